@@ -1,0 +1,36 @@
+# The two commands an operator or developer needs: `make demo` and `make test`.
+# Both bootstrap .venv on first use (and again whenever pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck layers pytest bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@$(BIN)/python -m lapnode.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check keys protocol lapnode bench tests
+	$(BIN)/ruff format --check keys protocol lapnode bench tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
+
+test: lint typecheck layers pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info
