@@ -1,0 +1,190 @@
+"""A node's settings: `config.toml` in the node home.
+
+Rule 1: a `Config` is always valid. It is built only by `Config.create` (from `lapnode init` flags) or
+`load_config` (from the file), and both run the same checks, so a hand-edited file gets the same one-line
+errors as a mistyped flag.
+Rule 2: unknown settings are an error, not ignored: a typo such as `jurisdicton = "NL"` must not silently
+fall back to something else.
+Rule 3: the file is written by hand (it is six lines; no TOML writer dependency) with mode 0600, because
+a PostgreSQL URL in it may carry a password. Strings are written as JSON strings, which are valid TOML
+basic strings; `render_config` output is checked to round-trip through `tomllib` in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from lapnode.errors import ConfigError, InputError
+from protocol.kinds.codes import COUNTRY_CODES, country_hint
+from protocol.scope import CATEGORIES
+
+DEFAULT_LISTEN: Final = "127.0.0.1:7450"
+DEFAULT_NETWORK: Final = "ucenet"
+DATABASE_SCHEMES: Final = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+_SETTINGS: Final = ("org", "jurisdiction", "category", "network", "listen", "database")
+_REQUIRED: Final = frozenset({"org", "jurisdiction", "category"})
+_MAX_ORG_LENGTH: Final = 200
+_NETWORK = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_LISTEN = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{1,5})")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated node configuration. `database` is None for the default SQLite file in the home."""
+
+    org: str
+    jurisdiction: str
+    category: str
+    network: str = DEFAULT_NETWORK
+    listen: str = DEFAULT_LISTEN
+    database: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        org: str,
+        jurisdiction: str,
+        category: str,
+        network: str = DEFAULT_NETWORK,
+        listen: str = DEFAULT_LISTEN,
+        database: str | None = None,
+    ) -> Config:
+        return cls(
+            org=check_org(org),
+            jurisdiction=check_jurisdiction(jurisdiction),
+            category=check_category(category),
+            network=check_network(network),
+            listen=check_listen(listen),
+            database=check_database_url(database) if database is not None else None,
+        )
+
+    def database_url(self, home: Path) -> str:
+        """The configured URL, or the default: SQLite (aiosqlite) in `store.sqlite` under the home."""
+        if self.database is not None:
+            return self.database
+        return "sqlite+aiosqlite:///" + str((home / "store.sqlite").resolve())
+
+
+def check_org(text: str) -> str:
+    org = text.strip()
+    if not org:
+        raise InputError("org must not be empty (the name of your organisation, e.g. 'OPTA')")
+    if len(org) > _MAX_ORG_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in org):
+        raise InputError(f"org must be one line of at most {_MAX_ORG_LENGTH} characters")
+    return org
+
+
+def check_jurisdiction(text: str) -> str:
+    """An ISO 3166-1 alpha-2 code in upper case ('nl' is accepted as 'NL'); anything else is an error."""
+    code = text.strip().upper()
+    if code in COUNTRY_CODES:
+        return code
+    hint = country_hint(code) or "; e.g. NL, GB, US"
+    raise InputError(f"jurisdiction {text!r} is not an ISO 3166-1 alpha-2 country code{hint}")
+
+
+def check_category(text: str) -> str:
+    category = text.strip().lower()
+    if category not in CATEGORIES:
+        choices = ", ".join(sorted(CATEGORIES))
+        raise InputError(f"category {text!r} is not a member category; use one of: {choices}")
+    return category
+
+
+def check_network(text: str) -> str:
+    if _NETWORK.fullmatch(text) is None:
+        raise InputError(
+            f"network id {text!r} must be 1 to 64 characters of a-z, 0-9, '.', '_' or '-' (e.g. ucenet)"
+        )
+    return text
+
+
+def check_listen(text: str) -> str:
+    match = _LISTEN.fullmatch(text.strip())
+    if match is None or not 1 <= int(match.group("port")) <= 65535:
+        raise InputError(f"listen address {text!r} must be HOST:PORT with a port from 1 to 65535")
+    return text.strip()
+
+
+def check_database_url(text: str) -> str:
+    url = text.strip()
+    if not url.startswith(DATABASE_SCHEMES):
+        # Never echo the URL: it may hold a password.
+        raise InputError(
+            "database URL must start with sqlite+aiosqlite:/// or postgresql+asyncpg:// "
+            "(e.g. postgresql+asyncpg://lapnode@db.example:5432/lapnode)"
+        )
+    if url.startswith("sqlite+aiosqlite://") and not url.startswith("sqlite+aiosqlite:////"):
+        # A relative path would be resolved against whatever directory each command runs in.
+        raise InputError(
+            "a SQLite database URL needs an absolute path: sqlite+aiosqlite:////srv/lapnode/store.sqlite"
+        )
+    return url
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate config.toml; every problem is a ConfigError naming the file and the setting."""
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist; run `lapnode init` first") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return _config_from_document(path, document)
+
+
+def _config_from_document(path: Path, document: dict[str, object]) -> Config:
+    unknown = sorted(set(document) - set(_SETTINGS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(_SETTINGS)}")
+    missing = sorted(_REQUIRED - set(document))
+    if missing:
+        raise ConfigError(f"{path}: setting {missing[0]!r} is missing")
+    values: dict[str, str] = {}
+    for name, value in document.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: setting {name!r} must be a string in quotes")
+        values[name] = value
+    try:
+        return Config.create(**values)
+    except InputError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def render_config(config: Config) -> str:
+    lines = [
+        "# lapnode node configuration, written by `lapnode init`.",
+        "# All settings are strings. See docs/operator-guide.md.",
+    ]
+    for name in _SETTINGS:
+        value = getattr(config, name)
+        if value is None:
+            lines.append(f"# {name} = ...  (default: store.sqlite in this home)")
+        else:
+            lines.append(f"{name} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(path: Path, config: Config) -> None:
+    """Create config.toml (mode 0600); never overwrite an existing one."""
+    data = render_config(config).encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists; refusing to overwrite it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())

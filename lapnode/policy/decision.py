@@ -1,0 +1,87 @@
+"""The author's signed scope, applied to one recipient (protocol/SPEC.md §4; docs/policy.md).
+
+Rule 1: the decision is a pure function of the verified record, the recipient's pinned attributes,
+the hop count and the local clock. It reads the scope only from the verified header.
+Rule 2: it fails closed: an attribute the operator never pinned matches no audience clause.
+Rule 3: a decision carries every reason, so an operator can see why a record was withheld.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from protocol.envelope import Header
+
+# Records may not be released this early or held this late; a small allowance for clock skew between
+# nodes (DESIGN-NOTES 6) is applied only in the record's favour of being withheld.
+CLOCK_SKEW_MS: Final = 60_000
+LAW_ENFORCEMENT: Final = frozenset({"enforcement", "government"})
+_NEVER_RELAYED: Final = frozenset({"amber+strict", "red"})
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What this node knows about a recipient: pinned by the operator, never claimed by the peer."""
+
+    key: bytes
+    org: str | None = None
+    category: str | None = None
+    jurisdiction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Literal["send", "withhold"]
+    reasons: tuple[str, ...]
+
+    @property
+    def send(self) -> bool:
+        return self.action == "send"
+
+
+def decide(header: Header, recipient: Recipient, *, now_ms: int, our_key: bytes, hops: int) -> Decision:
+    """Whether the record with this (verified) header may go from this node to `recipient`.
+
+    `hops` is how many relays the record passed before it reached us (0 if we are its author or got
+    it from the author). Sending it onward makes it hops + 1 relays, unless we are the author.
+    """
+    scope = header.scope
+    reasons: list[str] = []
+    named = recipient.key in scope.members
+    if recipient.key == header.author:
+        reasons.append("recipient is the author")
+    if scope.expires is not None and now_ms >= scope.expires - CLOCK_SKEW_MS:
+        reasons.append("scope.expires: the record has expired")
+    if scope.embargo_until is not None and now_ms < scope.embargo_until + CLOCK_SKEW_MS:
+        reasons.append("scope.embargo_until: under embargo")
+    if header.author != our_key:
+        if scope.tlp in _NEVER_RELAYED:
+            reasons.append(f"tlp {scope.tlp}: never relayed")
+        if hops + 1 > scope.relay_hops:
+            reasons.append(f"scope.relay_hops: limit {scope.relay_hops} reached")
+    if scope.tlp == "red" and not named:
+        reasons.append("tlp red: recipient is not a named member")
+    if not named:
+        reasons.extend(_audience_reasons(header, recipient))
+    if reasons:
+        return Decision("withhold", tuple(reasons))
+    return Decision("send", ("named member",) if named else ("within the author's scope",))
+
+
+def _audience_reasons(header: Header, recipient: Recipient) -> list[str]:
+    scope = header.scope
+    reasons = []
+    if scope.members and not scope.categories:
+        reasons.append("scope.members: recipient is not named")
+    if scope.categories and recipient.category not in scope.categories:
+        reasons.append("scope.categories: recipient's category is not in the audience")
+    if "law-enforcement-only" in scope.flags and recipient.category not in LAW_ENFORCEMENT:
+        reasons.append("flag law-enforcement-only: recipient is not enforcement or government")
+    if scope.jurisdictions_allow and recipient.jurisdiction not in scope.jurisdictions_allow:
+        reasons.append("scope.jurisdictions_allow: recipient's jurisdiction is not allowed")
+    if scope.jurisdictions_deny and (
+        recipient.jurisdiction is None or recipient.jurisdiction in scope.jurisdictions_deny
+    ):
+        reasons.append("scope.jurisdictions_deny: recipient's jurisdiction is excluded or unknown")
+    return reasons

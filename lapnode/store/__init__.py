@@ -1,0 +1,32 @@
+"""The local record store (SQLite by default, PostgreSQL when configured)."""
+
+from lapnode.store.engine import StoreError
+from lapnode.store.peers import Peer, PeerBook, UnknownPeer
+from lapnode.store.queries import MAX_LIMIT, QueryFilters
+from lapnode.store.store import (
+    AmbiguousRecordId,
+    FrozenAuthor,
+    IngestReport,
+    LogEntry,
+    RecordNotFound,
+    Rejection,
+    Store,
+    StoredRecord,
+)
+
+__all__ = [
+    "MAX_LIMIT",
+    "AmbiguousRecordId",
+    "FrozenAuthor",
+    "IngestReport",
+    "LogEntry",
+    "Peer",
+    "PeerBook",
+    "QueryFilters",
+    "RecordNotFound",
+    "Rejection",
+    "Store",
+    "StoreError",
+    "StoredRecord",
+    "UnknownPeer",
+]

@@ -1,0 +1,76 @@
+"""Opening the database: engine settings per backend and schema migration.
+
+Rule 1: SQLite runs in WAL mode with a large page cache, so the CLI and the daemon can share one file
+and bulk ingest keeps its pace as the store grows.
+Rule 2: write transactions that must not interleave (publishing the next sequence number) take the
+write lock at BEGIN (`BEGIN IMMEDIATE` on SQLite, a row lock on PostgreSQL).
+Rule 3: the schema is always brought to the newest alembic revision before anything else runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from lapnode.errors import LapnodeError
+
+IMMEDIATE = "lapnode_begin_immediate"
+_SQLITE_PAGE_CACHE_KIB = 65536
+
+
+class StoreError(LapnodeError):
+    """The store's database cannot be opened, reached or upgraded."""
+
+
+def create_engine(url: str) -> AsyncEngine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"database URL {url!r} is not valid") from exc
+    if parsed.drivername == "sqlite+aiosqlite":
+        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    if parsed.drivername == "postgresql+asyncpg":
+        return create_async_engine(parsed, pool_pre_ping=True)
+    raise StoreError(
+        f"unsupported database driver {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # pysqlite's own transaction handling would defer BEGIN; we take control of it so that a writer
+    # can take the lock up front (SQLAlchemy docs, "Serializable isolation / Savepoints" for SQLite).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA cache_size=-{_SQLITE_PAGE_CACHE_KIB}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", "lapnode.store:migrations")
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)

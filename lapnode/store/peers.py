@@ -1,0 +1,142 @@
+"""The peer book: the peers an operator added, their pinned attributes and their sync state.
+
+Rule 1: a peer's organisation, category and jurisdiction are what the operator pinned with
+`lapnode peer add`; nothing a peer says about itself is written here (DESIGN-NOTES 5).
+Rule 2: the cursor for a peer's feed is written in the same transaction as the records it covers
+(see Store.ingest), so a crash can never move it past records we did not commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lapnode.errors import InputError
+from lapnode.store.schema import peers, records
+
+
+@dataclass(frozen=True)
+class Peer:
+    key: bytes
+    address: str
+    name: str | None
+    org: str | None
+    category: str | None
+    jurisdiction: str | None
+    blocked: bool
+    subscribed: bool
+    kinds: tuple[str, ...]
+    cursor: int
+    added_at: int
+    last_seen: int | None
+    records_sent: int
+    records_received: int
+    score: int
+    banned_until: int | None
+
+
+class UnknownPeer(InputError):
+    """That node id is not in this node's peer book; add it with `lapnode peer add`."""
+
+
+async def advance_cursor(
+    conn: AsyncConnection, key: bytes, cursor: int | None, *, received: int, now_ms: int
+) -> None:
+    """Move a peer's feed cursor forward (never back) inside the caller's write transaction."""
+    values: dict[str, object] = {"last_seen": now_ms, "records_received": peers.c.records_received + received}
+    if cursor is not None:
+        values["cursor"] = case((peers.c.cursor < cursor, cursor), else_=peers.c.cursor)
+    await conn.execute(update(peers).where(peers.c.key == key).values(**values))
+
+
+def _peer(row: object) -> Peer:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    values = {name: mapping[name] for name in Peer.__dataclass_fields__ if name != "kinds"}
+    kinds = tuple(k for k in mapping["kinds"].split(",") if k)
+    return Peer(kinds=kinds, **values)
+
+
+class PeerBook:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(
+        self,
+        key: bytes,
+        address: str,
+        *,
+        now_ms: int,
+        name: str | None = None,
+        org: str | None = None,
+        category: str | None = None,
+        jurisdiction: str | None = None,
+    ) -> Peer:
+        """Add a peer, or update the address and pinned attributes of one already added."""
+        values = {
+            "address": address,
+            "name": name,
+            "org": org,
+            "category": category,
+            "jurisdiction": jurisdiction,
+        }
+        async with self._engine.begin() as conn:
+            found = (await conn.execute(select(peers.c.id).where(peers.c.key == key))).first()
+            if found is None:
+                await conn.execute(insert(peers).values(key=key, added_at=now_ms, **values))
+            else:
+                changed = {k: v for k, v in values.items() if v is not None}
+                await conn.execute(update(peers).where(peers.c.id == found.id).values(**changed))
+        return await self.get(key)
+
+    async def get(self, key: bytes) -> Peer:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(peers).where(peers.c.key == key))).first()
+        if row is None:
+            raise UnknownPeer("that node is not in the peer book; add it with `lapnode peer add`")
+        return _peer(row)
+
+    async def find(self, key: bytes) -> Peer | None:
+        try:
+            return await self.get(key)
+        except UnknownPeer:
+            return None
+
+    async def all(self) -> list[Peer]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(peers).order_by(peers.c.id))).all()
+        return [_peer(row) for row in rows]
+
+    async def remove(self, key: bytes) -> None:
+        await self.get(key)
+        async with self._engine.begin() as conn:
+            # Records keep their bytes; they only forget which peer they came from.
+            peer_id = select(peers.c.id).where(peers.c.key == key).scalar_subquery()
+            await conn.execute(update(records).where(records.c.source_id == peer_id).values(source_id=None))
+            await conn.execute(delete(peers).where(peers.c.key == key))
+
+    async def set_blocked(self, key: bytes, blocked: bool) -> None:
+        await self._update(key, blocked=blocked, subscribed=False if blocked else None)
+
+    async def set_subscription(self, key: bytes, subscribed: bool, kinds: tuple[str, ...] = ()) -> None:
+        await self._update(key, subscribed=subscribed, kinds=",".join(sorted(set(kinds))))
+
+    async def note_activity(
+        self, key: bytes, *, now_ms: int, sent: int = 0, score_delta: int = 0, banned_until: int | None = None
+    ) -> None:
+        async with self._engine.begin() as conn:
+            values: dict[str, object] = {
+                "last_seen": now_ms,
+                "records_sent": peers.c.records_sent + sent,
+                "score": peers.c.score + score_delta,
+            }
+            if banned_until is not None:
+                values["banned_until"] = banned_until
+            await conn.execute(update(peers).where(peers.c.key == key).values(**values))
+
+    async def _update(self, key: bytes, **values: object) -> None:
+        await self.get(key)
+        changed = {k: v for k, v in values.items() if v is not None}
+        async with self._engine.begin() as conn:
+            await conn.execute(update(peers).where(peers.c.key == key).values(**changed))

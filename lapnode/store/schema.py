@@ -1,0 +1,114 @@
+"""Table definitions for the local store (SQLAlchemy Core).
+
+Rule 1: every table's primary key grows with insertion order (an integer sequence), never a random
+value: random keys make bulk inserts collapse as the store grows (LESSONS.md, SQLite limits).
+Rule 2: the record's wire bytes are the source of truth; every other column is an index derived from
+the verified record, and is rebuilt from the wire bytes if the derivation changes.
+Rule 3: each query the CLI offers has an index here (see the comment by each index).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+metadata = MetaData()
+
+# SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+authors = Table(
+    "authors",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("key", LargeBinary(32), nullable=False, unique=True),
+    Column("frozen_at", BigInteger, nullable=True),
+    Column("frozen_reason", Text, nullable=True),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("rid", LargeBinary(32), nullable=False),
+    Column("author_id", RowId, ForeignKey("authors.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("prev", LargeBinary(32), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("tlp", String(16), nullable=False),
+    Column("expires", BigInteger, nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    Column("search_text", Text, nullable=False),
+    Column("wire", LargeBinary, nullable=False),
+    # Relay bookkeeping, outside the signed record (SPEC §6.4): how many relays it passed before it reached
+    # us, and the peer it came from (never sent back there). NULL source: published here or imported.
+    Column("hops", Integer, nullable=False, server_default="0"),
+    Column("source_id", RowId, ForeignKey("peers.id"), nullable=True),
+    # `show ID` and idempotent ingest.
+    Index("ix_records_rid", "rid", unique=True),
+    # `query --author`, chain checks and (later) sync vectors.
+    Index("ix_records_author_seq", "author_id", "seq"),
+    # `query --kind --since --until`, newest first.
+    Index("ix_records_kind_created", "kind", "created"),
+    Index("ix_records_created", "created"),
+)
+
+terms = Table(
+    "terms",
+    metadata,
+    Column("record_id", RowId, ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
+    Column("term_type", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    # `query --indicator` and `query --jurisdiction`.
+    Index("ix_terms_value", "value", "term_type"),
+    Index("ix_terms_record", "record_id"),
+)
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("key", LargeBinary(32), nullable=False, unique=True),
+    Column("address", Text, nullable=False),
+    Column("name", Text, nullable=True),
+    # Recipient attributes as the operator pinned them (DESIGN-NOTES 5): never what the peer claims.
+    Column("org", Text, nullable=True),
+    Column("category", String(32), nullable=True),
+    Column("jurisdiction", String(2), nullable=True),
+    Column("blocked", Boolean, nullable=False, server_default=false()),
+    Column("subscribed", Boolean, nullable=False, server_default=false()),
+    Column("kinds", Text, nullable=False, server_default=""),
+    # The peer's log position up to which we have committed its feed (SPEC §6.5): its own sequence,
+    # never a wall-clock time.
+    Column("cursor", BigInteger, nullable=False, server_default="0"),
+    Column("added_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=True),
+    Column("records_sent", BigInteger, nullable=False, server_default="0"),
+    Column("records_received", BigInteger, nullable=False, server_default="0"),
+    Column("score", Integer, nullable=False, server_default="0"),
+    Column("banned_until", BigInteger, nullable=True),
+)
+
+equivocations = Table(
+    "equivocations",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("author_id", RowId, ForeignKey("authors.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("first_rid", LargeBinary(32), nullable=False),
+    Column("second_rid", LargeBinary(32), nullable=False),
+    Column("detected_at", BigInteger, nullable=False),
+)

@@ -1,0 +1,319 @@
+"""The local store: every verified record this node holds, behind one small async API.
+
+Rule 1: bytes enter only through `ingest` (which verifies them) or `publish` (which signs them); what
+comes out is re-verified, so a tampered database cannot show a forged record.
+Rule 2: a batch is acknowledged (its report returned) only after its transaction commits.
+Rule 3: one author's sequence numbers are handed out under the database's write lock: two concurrent
+publishes can never sign two records at one sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lapnode.errors import LapnodeError
+from lapnode.store.engine import IMMEDIATE, StoreError, create_engine, migrate
+from lapnode.store.peers import PeerBook, advance_cursor
+from lapnode.store.queries import QueryFilters, build_query, id_range
+from lapnode.store.schema import authors, equivocations, peers, records
+from lapnode.store.verifier import Verifier
+from lapnode.store.writer import Origin, WriteOutcome, author_ids, write_records
+from protocol.envelope import Record, RecordId
+from protocol.gossip import Ranges
+
+
+class RecordNotFound(LapnodeError):
+    """No record with that id (or id prefix) is held by this node."""
+
+
+class AmbiguousRecordId(LapnodeError):
+    """The id prefix matches more than one record; give more characters."""
+
+
+POLL_INTERVAL = 0.25
+
+_HOLDINGS = text(
+    """
+    SELECT a.key, MIN(s.seq), MAX(s.seq)
+    FROM (
+        SELECT author_id, seq, seq - ROW_NUMBER() OVER (PARTITION BY author_id ORDER BY seq) AS island
+        FROM (SELECT DISTINCT author_id, seq FROM records) AS held
+    ) AS s
+    JOIN authors AS a ON a.id = s.author_id
+    GROUP BY a.key, s.island
+    ORDER BY a.key, MIN(s.seq)
+    """
+)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    position: int
+    hops: int
+    source: bytes | None
+    wire: bytes
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    record: Record
+    received_at: int
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    reason: str
+    # True when the bytes failed verification (the sender's fault); False when a valid record was
+    # refused by a rule of ours (a frozen author).
+    invalid: bool = True
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    stored: list[RecordId]
+    duplicates: int
+    rejected: list[Rejection]
+    frozen_authors: list[bytes]
+
+
+@dataclass(frozen=True)
+class FrozenAuthor:
+    author: bytes
+    frozen_at: int
+    reason: str
+    evidence: list[tuple[int, bytes, bytes]]
+
+
+_PG_WRITE_LOCK = 0x1A9_0DE  # an arbitrary key shared by every lapnode writer of one database
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, verifier: Verifier) -> None:
+        self._engine = engine
+        self._verifier = verifier
+        self.network = verifier.network
+        self.peers = PeerBook(engine)
+        self._log_grew = asyncio.Event()
+
+    @classmethod
+    async def open(cls, url: str, *, network: str) -> Store:
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+        except (SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            raise StoreError(f"cannot open the store at {_safe_url(url)}: {_short(exc)}") from exc
+        return cls(engine, Verifier(network))
+
+    async def close(self) -> None:
+        self._verifier.close()
+        await self._engine.dispose()
+
+    async def ingest(
+        self,
+        raws: Sequence[bytes],
+        *,
+        source: bytes | None = None,
+        hops: Sequence[int] | None = None,
+        cursor: int | None = None,
+    ) -> IngestReport:
+        """Verify and store records received from anywhere; idempotent; one transaction per call.
+
+        `source` is the peer that sent them (with each record's relay `hops`), and `cursor` the
+        position in that peer's log they bring us to; it is committed with the records.
+        """
+        rejected: list[Rejection] = []
+        outcome = WriteOutcome()
+        index: dict[bytes, int] = {}
+        hop_counts: dict[bytes, int] = {}
+        position = 0
+        async with self._write() as conn:
+            origin = await self._origin(conn, source, hop_counts)
+            async for chunk in self._verifier.verify_chunks(raws):
+                verified = []
+                for result in chunk:
+                    if isinstance(result, str):
+                        rejected.append(Rejection(position, result))
+                    else:
+                        index.setdefault(result.id, position)
+                        hop_counts.setdefault(result.id, hops[position] if hops is not None else 0)
+                        verified.append(result)
+                    position += 1
+                outcome.merge(await write_records(conn, verified, now_ms=_now_ms(), origin=origin))
+            if source is not None:
+                await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
+        if outcome.stored:
+            self._log_grew.set()
+        rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
+        rejected.sort(key=lambda r: r.index)
+        return IngestReport(outcome.stored, outcome.duplicates, rejected, sorted(outcome.frozen))
+
+    async def _origin(self, conn: AsyncConnection, source: bytes | None, hops: dict[bytes, int]) -> Origin:
+        if source is None:
+            return Origin(None, hops)
+        row = (await conn.execute(select(peers.c.id).where(peers.c.key == source))).first()
+        return Origin(row.id if row else None, hops)
+
+    async def head(self) -> int:
+        """The newest position in this node's log (0 when empty)."""
+        async with self._engine.connect() as conn:
+            found = await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))
+            return int(found.scalar_one())
+
+    async def read_log(self, after: int, *, limit: int) -> list[LogEntry]:
+        """Log entries after a position, in log order. The bytes were verified when they were stored."""
+        query = (
+            select(records.c.id, records.c.hops, peers.c.key, records.c.wire)
+            .select_from(records.outerjoin(peers, records.c.source_id == peers.c.id))
+            .where(records.c.id > after)
+            .order_by(records.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [LogEntry(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def holdings(self) -> dict[bytes, Ranges]:
+        """Per author, the sequence numbers held, as ranges (SPEC §6.5)."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_HOLDINGS)).all()
+        result: dict[bytes, list[tuple[int, int]]] = {}
+        for key, low, high in rows:
+            result.setdefault(key, []).append((low, high))
+        return {key: tuple(ranges) for key, ranges in result.items()}
+
+    async def wait_for_growth(self, beyond: int, *, timeout: float) -> int:
+        """Wait until the log has a position past `beyond` (or `timeout` s pass); return the head.
+
+        Records stored by this process wake waiters at once; records stored by another process (the
+        CLI publishing while the daemon runs) are seen by polling, every POLL_INTERVAL seconds.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            head = await self.head()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if head > beyond or remaining <= 0:
+                return head
+            self._log_grew.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._log_grew.wait(), min(POLL_INTERVAL, remaining))
+
+    async def publish(self, author: bytes, build: Callable[[int, RecordId | None], Record]) -> Record:
+        """Sign (via `build`) and store this node's next record under the write lock."""
+        async with self._write() as conn:
+            ids = await author_ids(conn, [author])
+            head = await conn.execute(
+                select(records.c.seq, records.c.rid)
+                .where(records.c.author_id == ids[author])
+                .order_by(records.c.seq.desc())
+                .limit(1)
+            )
+            row = head.first()
+            seq, prev = (row.seq + 1, RecordId(row.rid)) if row else (1, None)
+            record = build(seq, prev)
+            outcome = await write_records(conn, [record], now_ms=_now_ms())
+            if record.id not in outcome.stored:
+                raise StoreError(outcome.refused.get(record.id, "the new record was not stored"))
+        self._log_grew.set()
+        return record
+
+    async def get(self, id_or_prefix: str) -> StoredRecord:
+        low, high = id_range(id_or_prefix)
+        query = records.c.rid.between(low, high)
+        found = await self._read(select(records.c.wire, records.c.received_at).where(query).limit(2))
+        if not found:
+            raise RecordNotFound(f"no record {id_or_prefix} in this store")
+        if len(found) > 1:
+            raise AmbiguousRecordId(f"{id_or_prefix} matches more than one record; give more of the id")
+        return found[0]
+
+    async def query(self, filters: QueryFilters) -> list[StoredRecord]:
+        return await self._read(build_query(filters))
+
+    async def count(self) -> int:
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(records))).scalar_one())
+
+    async def frozen_authors(self) -> list[FrozenAuthor]:
+        async with self._engine.connect() as conn:
+            frozen = (await conn.execute(select(authors).where(authors.c.frozen_at.is_not(None)))).all()
+            result = []
+            for row in frozen:
+                evidence = await conn.execute(
+                    select(equivocations.c.seq, equivocations.c.first_rid, equivocations.c.second_rid)
+                    .where(equivocations.c.author_id == row.id)
+                    .order_by(equivocations.c.id)
+                )
+                result.append(
+                    FrozenAuthor(
+                        row.key, row.frozen_at, row.frozen_reason or "", [tuple(e) for e in evidence]
+                    )
+                )
+        return result
+
+    async def _read(self, query: Select[bytes, int]) -> list[StoredRecord]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        result = []
+        for wire, received_at in rows:
+            verified = self._verifier.verify_one(wire)
+            if isinstance(verified, str):
+                raise StoreError(f"a stored record fails verification ({verified}); the store was altered")
+            result.append(StoredRecord(verified, received_at))
+        return result
+
+    def _write(self) -> _WriteTransaction:
+        return _WriteTransaction(self._engine)
+
+
+class _WriteTransaction:
+    """A connection in a transaction that holds the write lock from its first statement."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        conn = await self._engine.connect()
+        conn = await conn.execution_options(**{IMMEDIATE: True})
+        await conn.begin()
+        self._conn = conn
+        if conn.dialect.name == "postgresql":
+            # One writer at a time, as on SQLite: sequence numbers and author rows are read, then written.
+            await conn.execute(select(func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
+        return conn
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._conn is not None
+        try:
+            if exc_type is None:
+                await self._conn.commit()
+            else:
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password: secrets never appear in errors."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -1,0 +1,263 @@
+"""Writing verified records: idempotence, the hash chain and equivocation (protocol/SPEC.md §3.5).
+
+Rule 1: a record already held is a no-op; a batch may repeat a record, arrive out of order or after a
+crash half-way through an earlier batch.
+Rule 2: gaps in an author's sequence are normal (scope withholds records), so a missing predecessor is
+never an error. A chain link is checked whenever both neighbours are held.
+Rule 3: two valid records at one (author, seq), or a `prev` that names another record than the one held
+at seq-1, is equivocation: both records are kept as evidence and the author's feed is frozen.
+Rule 4: all writes of one batch happen in the caller's transaction; the caller acknowledges only after
+it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lapnode.store.schema import authors, equivocations, records, terms
+from protocol.envelope import Record, RecordId
+
+_PARAMS_PER_STATEMENT = 500
+
+
+@dataclass
+class WriteOutcome:
+    stored: list[RecordId] = field(default_factory=list)
+    duplicates: int = 0
+    refused: dict[RecordId, str] = field(default_factory=dict)
+    frozen: set[bytes] = field(default_factory=set)
+
+    def merge(self, other: WriteOutcome) -> None:
+        self.stored.extend(other.stored)
+        self.duplicates += other.duplicates
+        self.refused.update(other.refused)
+        self.frozen.update(other.frozen)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    rid: bytes
+    prev: bytes | None
+
+
+async def author_ids(conn: AsyncConnection, keys: Iterable[bytes]) -> dict[bytes, int]:
+    """Row ids for these author keys, creating rows for new authors."""
+    wanted = set(keys)
+    found: dict[bytes, int] = {}
+    for chunk in _chunks(sorted(wanted)):
+        rows = await conn.execute(select(authors.c.key, authors.c.id).where(authors.c.key.in_(chunk)))
+        found.update({row.key: row.id for row in rows})
+    missing = sorted(wanted - set(found))
+    if missing:
+        rows = await conn.execute(
+            insert(authors).returning(authors.c.key, authors.c.id, sort_by_parameter_order=True),
+            [{"key": key} for key in missing],
+        )
+        found.update({row.key: row.id for row in rows})
+    return found
+
+
+async def frozen_authors(conn: AsyncConnection, ids: Iterable[int]) -> set[int]:
+    result: set[int] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        rows = await conn.execute(
+            select(authors.c.id).where(authors.c.id.in_(chunk), authors.c.frozen_at.is_not(None))
+        )
+        result.update(row.id for row in rows)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a batch came from: the peer row that sent it, and each record's relay hop count."""
+
+    source_id: int | None = None
+    hops: Mapping[bytes, int] = field(default_factory=dict)
+
+
+LOCAL = Origin()
+
+
+async def write_records(
+    conn: AsyncConnection, batch: Sequence[Record], *, now_ms: int, origin: Origin = LOCAL
+) -> WriteOutcome:
+    """Store verified records. The caller holds a write transaction on `conn`."""
+    outcome = WriteOutcome()
+    unique: dict[bytes, Record] = {}
+    for record in batch:
+        if record.id in unique:
+            outcome.duplicates += 1
+        else:
+            unique[record.id] = record
+    known = await _known_ids(conn, list(unique))
+    outcome.duplicates += len(known)
+    fresh = sorted(
+        (r for rid, r in unique.items() if rid not in known), key=lambda r: (r.header.author, r.header.seq)
+    )
+    if not fresh:
+        return outcome
+    ids = await author_ids(conn, (r.header.author for r in fresh))
+    frozen = await frozen_authors(conn, ids.values())
+    held = await _neighbours(conn, fresh, ids)
+    accepted: list[Record] = []
+    for record in fresh:
+        author_id = ids[record.header.author]
+        if author_id in frozen:
+            outcome.refused[record.id] = "the author's feed is frozen after an equivocation"
+            continue
+        conflict = _conflict(record, author_id, held)
+        held.setdefault((author_id, record.header.seq), []).append(_Held(record.id, record.header.prev))
+        accepted.append(record)
+        if conflict is not None:
+            seq, first = conflict
+            await _freeze(conn, author_id, seq, first, record.id, now_ms=now_ms)
+            frozen.add(author_id)
+            outcome.frozen.add(record.header.author)
+    await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
+    outcome.stored.extend(r.id for r in accepted)
+    return outcome
+
+
+def _conflict(
+    record: Record, author_id: int, held: dict[tuple[int, int], list[_Held]]
+) -> tuple[int, bytes] | None:
+    """The (seq, record id) that `record` contradicts, if any."""
+    seq = record.header.seq
+    for other in held.get((author_id, seq), []):
+        if other.rid != record.id:
+            return seq, other.rid
+    if record.header.prev is not None:
+        for before in held.get((author_id, seq - 1), []):
+            if before.rid != record.header.prev:
+                return seq - 1, before.rid
+    for after in held.get((author_id, seq + 1), []):
+        if after.prev != record.id:
+            return seq, after.rid
+    return None
+
+
+async def _known_ids(conn: AsyncConnection, rids: list[bytes]) -> set[bytes]:
+    known: set[bytes] = set()
+    for chunk in _chunks(rids):
+        rows = await conn.execute(select(records.c.rid).where(records.c.rid.in_(chunk)))
+        known.update(row.rid for row in rows)
+    return known
+
+
+async def _neighbours(
+    conn: AsyncConnection, fresh: Sequence[Record], ids: dict[bytes, int]
+) -> dict[tuple[int, int], list[_Held]]:
+    """Records already held at seq-1 .. seq+1 of every incoming record, by (author, seq)."""
+    spans: dict[int, tuple[int, int]] = {}
+    for record in fresh:
+        author_id = ids[record.header.author]
+        low, high = spans.get(author_id, (record.header.seq, record.header.seq))
+        spans[author_id] = (min(low, record.header.seq), max(high, record.header.seq))
+    held: dict[tuple[int, int], list[_Held]] = {}
+    items = list(spans.items())
+    for start in range(0, len(items), 50):
+        clauses = [
+            and_(records.c.author_id == author_id, records.c.seq.between(low - 1, high + 1))
+            for author_id, (low, high) in items[start : start + 50]
+        ]
+        rows = await conn.execute(
+            select(records.c.author_id, records.c.seq, records.c.rid, records.c.prev).where(or_(*clauses))
+        )
+        for row in rows:
+            held.setdefault((row.author_id, row.seq), []).append(_Held(row.rid, row.prev))
+    return held
+
+
+async def _freeze(
+    conn: AsyncConnection, author_id: int, seq: int, first: bytes, second: bytes, *, now_ms: int
+) -> None:
+    await conn.execute(
+        insert(equivocations).values(
+            author_id=author_id, seq=seq, first_rid=first, second_rid=second, detected_at=now_ms
+        )
+    )
+    await conn.execute(
+        update(authors)
+        .where(authors.c.id == author_id, authors.c.frozen_at.is_(None))
+        .values(frozen_at=now_ms, frozen_reason=f"two records at sequence {seq}")
+    )
+
+
+async def _insert(
+    conn: AsyncConnection, batch: Sequence[Record], ids: dict[bytes, int], *, now_ms: int, origin: Origin
+) -> None:
+    if not batch:
+        return
+    # Row ids are handed out here, under the write lock, rather than returned by the database: one
+    # executemany without RETURNING is a single round trip on every driver.
+    first = (await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))).scalar_one() + 1
+    rows = [
+        (
+            first + offset,
+            r.id,
+            ids[r.header.author],
+            r.header.seq,
+            r.header.prev,
+            r.header.kind,
+            r.header.created,
+            r.header.scope.tlp,
+            r.header.scope.expires,
+            now_ms,
+            r.body.search_text().casefold(),
+            r.wire,
+            origin.hops.get(r.id, 0),
+            origin.source_id,
+        )
+        for offset, r in enumerate(batch)
+    ]
+    await _bulk_insert(conn, records, _RECORD_COLUMNS, rows)
+    term_rows = [
+        (first + offset, term_type, value)
+        for offset, record in enumerate(batch)
+        for term_type, value in set(record.body.index_terms())
+    ]
+    if term_rows:
+        await _bulk_insert(conn, terms, ("record_id", "term_type", "value"), term_rows)
+
+
+_RECORD_COLUMNS = (
+    "id",
+    "rid",
+    "author_id",
+    "seq",
+    "prev",
+    "kind",
+    "created",
+    "tlp",
+    "expires",
+    "received_at",
+    "search_text",
+    "wire",
+    "hops",
+    "source_id",
+)
+
+
+async def _bulk_insert(
+    conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
+) -> None:
+    """One driver-level executemany: SQLAlchemy's per-row parameter processing cost more than the
+    database itself on the ingest path (measured: about 50 µs a record), and these columns need none.
+    """
+    if conn.dialect.paramstyle == "qmark":
+        marks = ", ".join("?" for _ in columns)
+    elif conn.dialect.paramstyle == "numeric_dollar":
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    else:  # pragma: no cover - only the two supported drivers reach here
+        raise NotImplementedError(conn.dialect.paramstyle)
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    await conn.exec_driver_sql(statement, list(rows))
+
+
+def _chunks(values: Sequence[bytes] | Sequence[int]) -> Iterable[Sequence[bytes] | Sequence[int]]:
+    for start in range(0, len(values), _PARAMS_PER_STATEMENT):
+        yield values[start : start + _PARAMS_PER_STATEMENT]

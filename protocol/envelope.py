@@ -1,0 +1,304 @@
+"""Record envelopes: build, decode, verify and redact (protocol/SPEC.md §3).
+
+Rule 1: a record is `{"f": disclosures, "h": header bytes, "s": signature}`. The author signs the header
+bytes exactly as they travel; nobody ever re-serialises a header to check it.
+Rule 2: the header commits to each body field with a salted hash; the disclosures carry salt and value.
+A relay may drop a disclosure (redaction) and the record still verifies; it cannot change one.
+Rule 3: verification happens in typed stages, `decode_unverified` → `check_signature` → `complete`, so
+nothing can read a body whose signature was not checked. `verify_record` runs all three.
+Rule 4: no clock and no randomness here: creation time and salts come in as arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, NewType, TypeGuard
+
+from keys.errors import BadSignature
+from keys.identity import Identity, NodeId, PublicKey, node_id_from_public_key
+from protocol import codec
+from protocol.codec import Value
+from protocol.errors import InvalidRecord, ProtocolError, SchemaError
+from protocol.kinds import Body, parse_body
+from protocol.scope import MAX_TIME_MS, Scope
+
+RecordId = NewType("RecordId", bytes)
+KeyLookup = Callable[[bytes], PublicKey]
+
+FORMAT_VERSION: Final = 1
+RECORD_DOMAIN: Final = b"lapnode/record/v1\x00"
+MAX_RECORD_SIZE: Final = 64 * 1024
+SALT_SIZE: Final = 16
+ID_SIZE: Final = 32
+MAX_SEQ: Final = 2**63 - 1
+_COMMIT_PERSON: Final = b"lapnode.field.v1"
+_ID_PERSON: Final = b"lapnode.recid.v1"
+_HEADER_KEYS: Final = frozenset(
+    {"v", "net", "kind", "schema", "author", "seq", "prev", "created", "scope", "commit"}
+)
+_WIRE_KEYS: Final = frozenset({"f", "h", "s"})
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The signed part of a record, validated."""
+
+    network: str
+    kind: str
+    schema: int
+    author: bytes
+    seq: int
+    prev: RecordId | None
+    created: int
+    scope: Scope
+    commitments: Mapping[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedRecord:
+    """Decoded and well-formed, but its signature is not checked yet. Read nothing from it but routing."""
+
+    unverified_header: Header
+    header_bytes: bytes
+    signature: bytes
+    disclosures: Mapping[str, tuple[bytes, Value]]
+
+    def signed_message(self) -> bytes:
+        net = self.unverified_header.network.encode()
+        return bytes([len(net)]) + net + self.header_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRecord:
+    """The signature is valid for the author; commitments and body are not checked yet."""
+
+    unverified: UnverifiedRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A fully verified record. Only `complete` (and so `verify_record`) makes one."""
+
+    header: Header
+    header_bytes: bytes
+    signature: bytes
+    disclosures: Mapping[str, tuple[bytes, Value]]
+    body: Body
+    id: RecordId
+    wire: bytes
+
+    @property
+    def author_id(self) -> NodeId:
+        return node_id_from_public_key(self.header.author)
+
+    @property
+    def redacted(self) -> frozenset[str]:
+        return frozenset(self.header.commitments) - frozenset(self.disclosures)
+
+
+def commitment(name: str, salt: bytes, value: Value, *, decoded: bool = False) -> bytes:
+    """The salted commitment to one body field (SPEC §3.3).
+
+    `decoded=True` says `value` came from `codec.decode`, so it is canonical already and need not be
+    rebuilt; this is the verification hot path.
+    """
+    pair = [name, value]
+    encoded = codec.encode_decoded(pair) if decoded else codec.encode(pair)
+    return hashlib.blake2b(salt + encoded, digest_size=32, person=_COMMIT_PERSON).digest()
+
+
+def record_id(header_bytes: bytes, signature: bytes) -> RecordId:
+    """BLAKE2b-256 over the signed header and its signature: stable under redaction (SPEC §3.4)."""
+    digest = hashlib.blake2b(header_bytes, digest_size=32, person=_ID_PERSON)
+    digest.update(signature)
+    return RecordId(digest.digest())
+
+
+def build_record(
+    identity: Identity,
+    *,
+    network: str,
+    kind: str,
+    schema: int,
+    seq: int,
+    prev: RecordId | None,
+    created: int,
+    scope: Scope,
+    fields: Mapping[str, Value],
+    salts: Mapping[str, bytes],
+) -> Record:
+    """Sign a new record. `salts` holds a fresh random SALT_SIZE salt per field (the caller's randomness)."""
+    missing = set(fields) - set(salts)
+    if missing:
+        raise ValueError(f"no salt for field {sorted(missing)[0]!r}")
+    if any(len(salt) != SALT_SIZE for salt in salts.values()):
+        raise ValueError("salts must be 16 bytes")
+    header: dict[str, Value] = {
+        "v": FORMAT_VERSION,
+        "net": network,
+        "kind": kind,
+        "schema": schema,
+        "author": identity.public_key.raw,
+        "seq": seq,
+        "created": created,
+        "scope": scope.to_wire(),
+        "commit": {name: commitment(name, salts[name], value) for name, value in fields.items()},
+    }
+    if prev is not None:
+        header["prev"] = prev
+    header_bytes = codec.encode(header)
+    net = network.encode()
+    signature = identity.sign(RECORD_DOMAIN, bytes([len(net)]) + net + header_bytes)
+    disclosures = {name: [salts[name], value] for name, value in fields.items()}
+    wire = codec.encode({"f": disclosures, "h": header_bytes, "s": signature})
+    return verify_record(wire, network=network)
+
+
+def decode_unverified(raw: bytes, *, network: str) -> UnverifiedRecord:
+    """Parse the envelope and header; check form, limits and network. Raises ProtocolError."""
+    outer = codec.decode(raw, max_size=MAX_RECORD_SIZE)
+    if not isinstance(outer, dict) or set(outer) != _WIRE_KEYS:
+        raise InvalidRecord("envelope must have exactly the fields f, h and s")
+    header_bytes, signature, unverified_fields = outer["h"], outer["s"], outer["f"]
+    if not isinstance(header_bytes, bytes) or not isinstance(signature, bytes) or len(signature) != 64:
+        raise InvalidRecord("envelope header or signature has the wrong type")
+    if not isinstance(unverified_fields, dict):
+        raise InvalidRecord("envelope disclosures are not a map")
+    header = _parse_header(codec.decode(header_bytes, max_size=MAX_RECORD_SIZE))
+    if header.network != network:
+        raise InvalidRecord(f"record is for network {header.network!r}, not {network!r}")
+    disclosures: dict[str, tuple[bytes, Value]] = {}
+    for name, pair in unverified_fields.items():
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], bytes)):
+            raise InvalidRecord(f"disclosure {name!r} is not [salt, value]")
+        if len(pair[0]) != SALT_SIZE:
+            raise InvalidRecord(f"disclosure {name!r} has a salt of the wrong size")
+        disclosures[name] = (pair[0], pair[1])
+    return UnverifiedRecord(header, header_bytes, signature, disclosures)
+
+
+def check_signature(record: UnverifiedRecord, key_for: KeyLookup = PublicKey) -> SignedRecord:
+    """Verify the author's signature over the header bytes as received. Raises InvalidRecord.
+
+    `key_for` maps the author's raw key to a PublicKey; a caller may pass a cache (it must be exact).
+    """
+    key = key_for(record.unverified_header.author)
+    if key.raw != record.unverified_header.author:
+        raise ValueError("key lookup returned a key that is not the record's author")
+    try:
+        key.verify(RECORD_DOMAIN, record.signed_message(), record.signature)
+    except BadSignature as exc:
+        raise InvalidRecord("signature does not verify") from exc
+    return SignedRecord(record)
+
+
+def complete(signed: SignedRecord, raw: bytes) -> Record:
+    """Check every disclosure against its commitment and validate the body schema."""
+    unverified = signed.unverified
+    header = unverified.unverified_header
+    for name, (salt, value) in unverified.disclosures.items():
+        expected = header.commitments.get(name)
+        if expected is None:
+            raise InvalidRecord(f"disclosed field {name!r} has no commitment")
+        if commitment(name, salt, value, decoded=True) != expected:
+            raise InvalidRecord(f"field {name!r} does not match its commitment")
+    values = {name: value for name, (_, value) in unverified.disclosures.items()}
+    try:
+        body = parse_body(header.kind, header.schema, values, frozenset(header.commitments))
+    except SchemaError as exc:
+        raise InvalidRecord(f"body: {exc}") from exc
+    return Record(
+        header=header,
+        header_bytes=unverified.header_bytes,
+        signature=unverified.signature,
+        disclosures=unverified.disclosures,
+        body=body,
+        id=record_id(unverified.header_bytes, unverified.signature),
+        wire=raw,
+    )
+
+
+def verify_record(raw: bytes, *, network: str, key_for: KeyLookup = PublicKey) -> Record:
+    """Decode and fully verify one record as received. Raises ProtocolError (InvalidRecord and kin)."""
+    unverified = decode_unverified(raw, network=network)
+    return complete(check_signature(unverified, key_for), raw)
+
+
+def redact(record: Record, names: Iterable[str]) -> bytes:
+    """Wire bytes of `record` with the named fields withheld; the result keeps the same id and signature."""
+    withheld = set(names)
+    unknown = withheld - set(record.header.commitments)
+    if unknown:
+        raise ValueError(f"no field {sorted(unknown)[0]!r} to redact")
+    disclosures = {
+        name: [salt, value] for name, (salt, value) in record.disclosures.items() if name not in withheld
+    }
+    return codec.encode({"f": disclosures, "h": record.header_bytes, "s": record.signature})
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _scope_from_wire(wire: Value) -> Scope:
+    # Most records of a feed share a handful of scopes; parsing one is a third of header parsing.
+    if not isinstance(wire, dict):
+        raise SchemaError("scope: not a map")
+    return _cached_scope(codec.encode_decoded(wire))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_scope(encoded: bytes) -> Scope:
+    return Scope.from_wire(codec.decode(encoded, max_size=MAX_RECORD_SIZE))
+
+
+def _parse_header(value: Value) -> Header:
+    if not isinstance(value, dict):
+        raise InvalidRecord("header is not a map")
+    unknown = set(value) - _HEADER_KEYS
+    if unknown:
+        raise InvalidRecord(f"unknown header field {sorted(unknown)[0]!r}")
+    version = value.get("v")
+    # `True == 1` in Python: a msgpack boolean must not pass for an integer (§2 rule 1, §3.2).
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise InvalidRecord(f"unsupported format version {version!r}")
+    net, kind, schema = value.get("net"), value.get("kind"), value.get("schema")
+    author, seq, created = value.get("author"), value.get("seq"), value.get("created")
+    prev, commit = value.get("prev"), value.get("commit")
+    if not (isinstance(net, str) and 0 < len(net.encode()) <= 64):
+        raise InvalidRecord("header.net must be 1 to 64 bytes of text")
+    if not (isinstance(kind, str) and 0 < len(kind) <= 32 and _is_int(schema) and schema >= 1):
+        raise InvalidRecord("header.kind or header.schema is invalid")
+    if not (isinstance(author, bytes) and len(author) == 32):
+        raise InvalidRecord("header.author must be a 32-byte key")
+    if not (_is_int(seq) and 1 <= seq <= MAX_SEQ):
+        raise InvalidRecord("header.seq must be a positive integer")
+    if not (_is_int(created) and 0 <= created < MAX_TIME_MS):
+        raise InvalidRecord("header.created is not a valid time")
+    # Presence, not `.get()`: an explicit `prev: nil` is neither absent nor a record id (§3.2).
+    if (seq == 1) == ("prev" in value):
+        raise InvalidRecord("header.prev must be absent exactly when seq is 1")
+    if "prev" in value and not (isinstance(prev, bytes) and len(prev) == ID_SIZE):
+        raise InvalidRecord("header.prev must be a 32-byte record id")
+    if not isinstance(commit, dict) or not all(
+        isinstance(c, bytes) and len(c) == 32 for c in commit.values()
+    ):
+        raise InvalidRecord("header.commit must map field names to 32-byte commitments")
+    try:
+        scope = _scope_from_wire(value.get("scope"))
+    except ProtocolError as exc:
+        raise InvalidRecord(str(exc)) from exc
+    return Header(
+        network=net,
+        kind=kind,
+        schema=schema,
+        author=author,
+        seq=seq,
+        prev=RecordId(prev) if prev is not None else None,
+        created=created,
+        scope=scope,
+        commitments=commit,
+    )

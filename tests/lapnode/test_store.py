@@ -1,0 +1,217 @@
+"""The store against both backends: idempotence, chain rules, equivocation, queries, publish locking."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from lapnode.errors import InputError
+from lapnode.store import (
+    QueryFilters,
+    RecordNotFound,
+    Store,
+    StoreError,
+)
+from protocol.envelope import Record, RecordId
+from tests.factories import NETWORK, T0, chain, contact_document, identity, lead_document, make_record
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url, network=NETWORK)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_ingest_is_idempotent(store: Store) -> None:
+    records = chain(identity("alice"), 5)
+    first = await store.ingest([r.wire for r in records])
+    assert first.stored == [r.id for r in records] and not first.rejected
+    again = await store.ingest([r.wire for r in records] + [records[0].wire])
+    assert again.stored == [] and again.duplicates == 6
+    assert await store.count() == 5
+
+
+async def test_records_of_another_network_and_tampered_ones_are_rejected(store: Store) -> None:
+    good = chain(identity("alice"), 2)
+    foreign = make_record(identity("bob"), 1, None, network="other-net")
+    tampered = bytearray(good[1].wire)
+    tampered[-5] ^= 0x01
+    report = await store.ingest([good[0].wire, bytes(tampered), foreign.wire])
+    assert report.stored == [good[0].id]
+    assert [r.index for r in report.rejected] == [1, 2]
+    assert "network" in report.rejected[1].reason
+    assert await store.count() == 1
+
+
+async def test_gaps_are_normal_and_late_records_fill_them(store: Store) -> None:
+    records = chain(identity("alice"), 5)
+    await store.ingest([records[i].wire for i in (0, 1, 4)])
+    report = await store.ingest([records[3].wire, records[2].wire])
+    assert len(report.stored) == 2 and not report.rejected
+    assert await store.frozen_authors() == []
+
+
+async def test_equivocation_keeps_both_and_freezes_the_author(store: Store) -> None:
+    alice = identity("alice")
+    records = chain(alice, 2)
+    twin = make_record(alice, 2, records[0].id, tag="fork")
+    assert twin.id != records[1].id
+    await store.ingest([r.wire for r in records])
+    report = await store.ingest([twin.wire])
+    assert report.stored == [twin.id] and report.frozen_authors == [alice.public_key.raw]
+    frozen = await store.frozen_authors()
+    assert len(frozen) == 1 and frozen[0].evidence[0][0] == 2
+    later = make_record(alice, 3, records[1].id)
+    refused = await store.ingest([later.wire])
+    assert refused.stored == [] and "frozen" in refused.rejected[0].reason
+    assert await store.count() == 3
+
+
+async def test_a_broken_chain_link_is_equivocation(store: Store) -> None:
+    alice = identity("alice")
+    first = chain(alice, 1)[0]
+    other_first = make_record(alice, 1, None, tag="other")
+    second = make_record(alice, 2, other_first.id)
+    await store.ingest([first.wire])
+    report = await store.ingest([second.wire])
+    assert report.frozen_authors == [alice.public_key.raw]
+
+
+async def test_concurrent_publishes_never_share_a_sequence_number(store: Store) -> None:
+    alice = identity("alice")
+
+    def build(seq: int, prev: RecordId | None) -> Record:
+        return make_record(alice, seq, prev, tag=f"pub{seq}")
+
+    published = await asyncio.gather(*(store.publish(alice.public_key.raw, build) for _ in range(12)))
+    assert sorted(r.header.seq for r in published) == list(range(1, 13))
+    by_seq = {r.header.seq: r for r in published}
+    for seq in range(2, 13):
+        assert by_seq[seq].header.prev == by_seq[seq - 1].id
+    assert await store.frozen_authors() == []
+
+
+async def test_query_filters(store: Store) -> None:
+    alice, bob = identity("alice"), identity("bob")
+    lead = make_record(alice, 1, None, document=lead_document(1, "Pharma-Spam.EXAMPLE."))
+    contact = make_record(bob, 1, None, kind="contact", document=contact_document("AU"), created=T0 + 10)
+    other = make_record(alice, 2, lead.id, document=lead_document(2, "other.example"), created=T0 + 5000)
+    await store.ingest([lead.wire, contact.wire, other.wire])
+
+    async def ids(**filters: object) -> list[bytes]:
+        return [s.record.id for s in await store.query(QueryFilters(**filters))]  # type: ignore[arg-type]
+
+    assert await ids() == [other.id, lead.id, contact.id]
+    assert await ids(kind="contact") == [contact.id]
+    assert await ids(author=alice.public_key.raw) == [other.id, lead.id]
+    assert await ids(indicator="pharma-spam.example.") == [lead.id]
+    assert await ids(indicator="PHARMA-SPAM.example") == [lead.id]
+    assert await ids(indicator="198.51.100.7") == [other.id, lead.id]
+    assert await ids(jurisdiction="au") == [contact.id]
+    assert await ids(since=T0 + 1001, until=T0 + 5001) == [other.id]
+    assert await ids(text="CAMPAIGN 2") == [other.id]
+    assert await ids(text="100%_") == []
+    assert await ids(limit=1) == [other.id]
+
+
+async def test_get_by_id_and_prefix(store: Store) -> None:
+    records = chain(identity("alice"), 3)
+    await store.ingest([r.wire for r in records])
+    found = await store.get(records[1].id.hex()[:12])
+    assert found.record.id == records[1].id
+    with pytest.raises(RecordNotFound):
+        await store.get("00" * 32)
+    with pytest.raises(InputError):
+        await store.get("abc")
+
+
+async def test_reopening_an_existing_store_keeps_everything(database_url: str) -> None:
+    records = chain(identity("alice"), 3)
+    first = await Store.open(database_url, network=NETWORK)
+    await first.ingest([r.wire for r in records])
+    await first.close()
+    second = await Store.open(database_url, network=NETWORK)
+    try:
+        assert await second.count() == 3
+    finally:
+        await second.close()
+
+
+async def test_a_tampered_row_is_never_shown(database_url: str) -> None:
+    records = chain(identity("alice"), 1)
+    store = await Store.open(database_url, network=NETWORK)
+    try:
+        await store.ingest([records[0].wire])
+        async with store._engine.begin() as conn:  # simulating an attacker with database access
+            await conn.execute(text("UPDATE records SET created = created"))
+            wire = bytearray(records[0].wire)
+            wire[-3] ^= 0x01
+            await conn.execute(text("UPDATE records SET wire = :w"), {"w": bytes(wire)})
+        with pytest.raises(StoreError):
+            await store.query(QueryFilters())
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError) as caught:
+        await Store.open("postgresql+asyncpg://nobody:s3cret@127.0.0.1:1/none", network=NETWORK)
+    assert "s3cret" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+async def test_holdings_are_ranges_with_gaps(store: Store) -> None:
+    alice, bob = identity("alice"), identity("bob")
+    records = chain(alice, 6)
+    await store.ingest([records[i].wire for i in (0, 1, 2, 4)] + [chain(bob, 1)[0].wire])
+    holdings = await store.holdings()
+    assert holdings[alice.public_key.raw] == ((1, 3), (5, 5))
+    assert holdings[bob.public_key.raw] == ((1, 1),)
+
+
+async def test_log_keeps_source_hops_and_moves_the_cursor_with_the_commit(store: Store) -> None:
+    peer = identity("peer")
+    await store.peers.add(peer.public_key.raw, "127.0.0.1:9", now_ms=T0, category="enforcement")
+    records = chain(identity("alice"), 3)
+    await store.ingest(
+        [r.wire for r in records], source=peer.public_key.raw, hops=[0, 1, 2], cursor=42
+    )
+    log = await store.read_log(0, limit=10)
+    assert [(e.position, e.hops, e.source) for e in log] == [
+        (1, 0, peer.public_key.raw),
+        (2, 1, peer.public_key.raw),
+        (3, 2, peer.public_key.raw),
+    ]
+    assert [e.wire for e in await store.read_log(2, limit=10)] == [records[2].wire]
+    stored_peer = await store.peers.get(peer.public_key.raw)
+    assert stored_peer.cursor == 42 and stored_peer.records_received == 3
+    await store.ingest([], source=peer.public_key.raw, cursor=7)
+    assert (await store.peers.get(peer.public_key.raw)).cursor == 42  # never moves back
+    assert await store.head() == 3
+
+
+async def test_waiting_for_growth_wakes_on_a_new_record(store: Store) -> None:
+    waiter = asyncio.create_task(store.wait_for_growth(0, timeout=5))
+    await asyncio.sleep(0.05)
+    await store.ingest([chain(identity("alice"), 1)[0].wire])
+    assert await asyncio.wait_for(waiter, 2) == 1
+    assert await store.wait_for_growth(1, timeout=0.01) == 1
+
+
+async def test_peer_book(store: Store) -> None:
+    key = identity("peer").public_key.raw
+    await store.peers.add(key, "127.0.0.1:7450", now_ms=T0, name="opta", jurisdiction="NL")
+    await store.peers.set_subscription(key, True, ("lead", "contact"))
+    peer = await store.peers.get(key)
+    assert peer.subscribed and peer.kinds == ("contact", "lead") and peer.name == "opta"
+    await store.peers.set_blocked(key, True)
+    peer = await store.peers.get(key)
+    assert peer.blocked and not peer.subscribed
+    await store.peers.remove(key)
+    assert await store.peers.all() == []
