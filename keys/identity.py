@@ -15,6 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import NewType, NoReturn
 
@@ -194,6 +195,18 @@ class Identity:
     def private_seed_for_storage(self) -> bytes:
         """The 32-byte secret seed. Only ``keys.keyfile`` should call this."""
         return self._secret_key[:SEED_BYTES]
+
+    def derive_secret(self, context: bytes) -> bytes:
+        """A 32-byte secret derived from the seed for one named purpose (e.g. the Noise static key).
+
+        BLAKE2b keyed with the seed, personalised with ``context`` (exactly 16 bytes), so each purpose
+        gets an independent key and the node keeps a single secret at rest.
+        """
+        if not isinstance(context, bytes) or len(context) != 16:
+            raise ValueError("a derivation context is exactly 16 bytes")
+        return hashlib.blake2b(
+            b"", digest_size=32, key=self._secret_key[:SEED_BYTES], person=context
+        ).digest()
 
     def sign(self, domain: bytes, message: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature over ``domain + message``."""

@@ -28,6 +28,7 @@ import click
 from keys.errors import CryptoError
 from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
+from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
 from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.record_commands import publish, query, show
 from lapnode.errors import LapnodeError
@@ -61,8 +62,21 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-for _command in (init, id_command, publish, query, show, bundle, verify):
+for _command in (
+    init,
+    id_command,
+    publish,
+    query,
+    show,
+    bundle,
+    verify,
+    peer,
+    status,
+    subscribe,
+    unsubscribe,
+):
     cli.add_command(_command)
+cli.add_command(serve_command, name="serve")
 
 
 def _debug() -> bool:

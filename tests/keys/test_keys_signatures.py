@@ -299,3 +299,18 @@ def test_rfc8032_vectors(name: str, secret: str, public: str, message: str, sign
 
 def test_rfc8032_test_1024_message_is_1023_bytes() -> None:
     assert len(bytes.fromhex(TEST_1024_MESSAGE)) == 1023
+
+
+def test_derived_secrets_are_independent_per_context_and_stable() -> None:
+    from keys.identity import Identity
+
+    one = Identity.from_seed(bytes(32))
+    assert one.derive_secret(b"lapnode.noise.s1") == Identity.from_seed(bytes(32)).derive_secret(
+        b"lapnode.noise.s1"
+    )
+    assert one.derive_secret(b"lapnode.noise.s1") != one.derive_secret(b"lapnode.other.x1")
+    assert one.derive_secret(b"lapnode.noise.s1") != Identity.from_seed(bytes([1]) * 32).derive_secret(
+        b"lapnode.noise.s1"
+    )
+    with pytest.raises(ValueError):
+        one.derive_secret(b"short")

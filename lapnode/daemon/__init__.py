@@ -1,0 +1,1 @@
+"""The lapnode daemon: an aiohttp application that serves feeds to peers and subscribes to theirs."""

@@ -1,0 +1,75 @@
+"""The local admin side: /status (JSON for `lapnode status`) and /metrics (Prometheus text)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from keys.identity import node_id_from_public_key
+from lapnode.daemon.appkeys import FEEDS, MANAGER, NODE
+from lapnode.daemon.metrics import LOG_HEAD, REGISTRY
+
+MAIN_APP = web.AppKey("main_app", web.Application)
+
+
+def create_admin_app(main: web.Application) -> web.Application:
+    admin = web.Application()
+    admin[MAIN_APP] = main
+    admin.router.add_get("/status", status_handler)
+    admin.router.add_get("/metrics", metrics_handler)
+    return admin
+
+
+async def status_handler(request: web.Request) -> web.Response:
+    return web.json_response(await collect_status(request.app[MAIN_APP]))
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    main = request.app[MAIN_APP]
+    LOG_HEAD.set(await main[NODE].store.head())
+    body = generate_latest(REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def collect_status(main: web.Application) -> dict[str, object]:
+    node, manager, feeds = main[NODE], main[MANAGER], main[FEEDS]
+    head = await node.store.head()
+    peers = []
+    for peer in await node.store.peers.all():
+        subscription = manager.subscriptions.get(peer.key)
+        feed = feeds.get(peer.key)
+        peers.append(
+            {
+                "node_id": node_id_from_public_key(peer.key),
+                "name": peer.name,
+                "address": peer.address,
+                "subscribed": peer.subscribed,
+                "blocked": peer.blocked,
+                "connected": bool(subscription and subscription.state.connected),
+                "caught_up": bool(subscription and subscription.state.caught_up.is_set()),
+                "last_error": subscription.state.last_error if subscription else None,
+                "last_seen": peer.last_seen,
+                "records_received": peer.records_received,
+                "records_sent": peer.records_sent + (feed.sent if feed else 0),
+                "their_feed_position": peer.cursor,
+                "behind_our_feed": max(0, head - feed.position) if feed else None,
+                "score": peer.score,
+                "banned_until": peer.banned_until,
+            }
+        )
+    alarms = [
+        {
+            "kind": "equivocation",
+            "author": node_id_from_public_key(frozen.author),
+            "since": frozen.frozen_at,
+            "reason": frozen.reason,
+        }
+        for frozen in await node.store.frozen_authors()
+    ]
+    return {
+        "node_id": node.identity.node_id,
+        "network": node.network,
+        "log_head": head,
+        "peers": peers,
+        "alarms": alarms,
+    }

@@ -1,0 +1,110 @@
+"""The daemon as an aiohttp application factory: `create_app(settings) -> web.Application`.
+
+Rule 1: resources are opened and closed in cleanup contexts, in order: store, HTTP client, node,
+subscription manager. Stopping the app closes them in reverse, so acknowledged records are committed
+before the process exits.
+Rule 2: the public side serves only the gossip WebSocket; /metrics and /status are on the admin app,
+which `serve` binds to loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import WSCloseCode, web
+
+from keys.identity import Identity
+from lapnode.daemon.appkeys import FEEDS, MANAGER, NODE, SOCKETS
+from lapnode.daemon.channel import Channel, ChannelClosed
+from lapnode.daemon.feed import Feed, FeedStats
+from lapnode.daemon.manager import SubscriptionManager
+from lapnode.daemon.metrics import HANDSHAKE_FAILURES, PEERS_CONNECTED, PEERS_DISCONNECTED
+from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
+from lapnode.store import Store
+
+log = logging.getLogger("lapnode.app")
+
+
+@dataclass(frozen=True)
+class Settings:
+    identity: Identity
+    database_url: str
+    network: str
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application()
+    app[FEEDS] = {}
+    app[SOCKETS] = set()
+    app.cleanup_ctx.append(_lifecycle(settings))
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get(GOSSIP_PATH, gossip_handler)
+    return app
+
+
+def _lifecycle(settings: Settings):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        store = await Store.open(settings.database_url, network=settings.network)
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
+        node = Node(settings.identity, store, settings.network, http)
+        manager = SubscriptionManager(node)
+        app[NODE], app[MANAGER] = node, manager
+        task = asyncio.create_task(manager.run(), name="subscription-manager")
+        node.log_event("daemon_started", network=settings.network)
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await http.close()
+            await store.close()
+            node.log_event("daemon_stopped")
+
+    return context
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """An orderly close for every peer: a WebSocket close frame, not a dropped connection."""
+    sockets = app[SOCKETS].copy()
+    for socket in sockets:
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
+
+
+async def gossip_handler(request: web.Request) -> web.StreamResponse:
+    """A peer dials us to subscribe to our feed. Authenticate first, then serve."""
+    node = request.app[NODE]
+    socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=30)
+    await socket.prepare(request)
+    request.app[SOCKETS].add(socket)
+    peer_key: bytes | None = None
+    try:
+        channel = await Channel.open(socket, node.responder(await node.allowed_peers()), None)
+        peer_key = channel.peer_key
+        peer = await node.store.peers.get(peer_key)
+        stats = request.app[FEEDS].setdefault(peer_key, FeedStats())
+        PEERS_CONNECTED.inc()
+        node.log_event("peer_connected", peer=peer_key, direction="inbound")
+        try:
+            await Feed(node.store, channel, peer, node.key, stats).serve()
+        finally:
+            PEERS_CONNECTED.dec()
+            await node.store.peers.note_activity(peer_key, now_ms=now_ms(), sent=stats.sent)
+    except ChannelClosed as exc:
+        if peer_key is None:
+            HANDSHAKE_FAILURES.inc()
+            node.log_event("handshake_refused", remote=request.remote, reason=str(exc))
+        else:
+            PEERS_DISCONNECTED.labels(reason="closed").inc()
+            node.log_event("peer_disconnected", peer=peer_key, reason=str(exc))
+            if exc.misbehaved:
+                await node.penalise(peer_key, str(exc))
+    finally:
+        request.app[SOCKETS].discard(socket)
+        await socket.close()
+    return socket

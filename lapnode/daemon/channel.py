@@ -1,0 +1,165 @@
+"""An authenticated, encrypted gossip channel over one WebSocket (SPEC §6.3-§6.4).
+
+Rule 1: the handshake completes before any gossip message is read or written; handlers receive a
+channel whose `peer_key` is authenticated, and nothing else (authenticate at the door).
+Rule 2: anything the remote gets wrong ends the channel with `ChannelClosed`; the remote is told
+nothing but the close. The reason goes to the local log.
+Rule 3: every wait on the remote is bounded: the handshake by HANDSHAKE_TIMEOUT, each later message
+by the caller's timeout, and inbound message rates by a token bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+from aiohttp import WSMsgType, web
+from aiohttp.client_ws import ClientWebSocketResponse
+
+from lapnode.errors import LapnodeError
+from protocol.errors import ProtocolError
+from protocol.gossip import Message, decode_message, encode_message
+from protocol.session import (
+    ConnectionClosed,
+    HandshakeComplete,
+    LocalProtocolError,
+    NeedData,
+    RemoteProtocolError,
+    Session,
+)
+from protocol.session import Message as SessionMessage
+
+HANDSHAKE_TIMEOUT: Final = 10.0
+MAX_MESSAGES_PER_S: Final = 400.0
+MESSAGE_BURST: Final = 800.0
+
+log = logging.getLogger("lapnode.channel")
+Socket = web.WebSocketResponse | ClientWebSocketResponse
+
+
+class ChannelClosed(LapnodeError):
+    """The peer closed the channel, or broke the protocol and was disconnected."""
+
+    def __init__(self, reason: str, *, misbehaved: bool = False) -> None:
+        super().__init__(reason)
+        self.misbehaved = misbehaved
+
+
+class _RateLimit:
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate, self._burst = rate, burst
+        self._tokens, self._last = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class Channel:
+    def __init__(self, socket: Socket, session: Session, peer_key: bytes) -> None:
+        self._socket = socket
+        self._session = session
+        self.peer_key = peer_key
+        self._limit = _RateLimit(MAX_MESSAGES_PER_S, MESSAGE_BURST)
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    @classmethod
+    async def open(cls, socket: Socket, session: Session, first: bytes | None) -> Channel:
+        """Run the handshake to completion (initiator passes its first message)."""
+        counters = [0, 0]
+        if first is not None:
+            await socket.send_bytes(first)
+            counters[1] += len(first)
+        try:
+            peer_key = await asyncio.wait_for(_handshake(socket, session, counters), HANDSHAKE_TIMEOUT)
+        except TimeoutError as exc:
+            raise ChannelClosed("handshake timed out", misbehaved=True) from exc
+        channel = cls(socket, session, peer_key)
+        channel.bytes_in, channel.bytes_out = counters
+        return channel
+
+    async def send(self, message: Message) -> None:
+        try:
+            data = self._session.send(encode_message(message))
+        except LocalProtocolError as exc:
+            raise ChannelClosed(f"cannot send: {exc}") from exc
+        self.bytes_out += len(data)
+        try:
+            await self._socket.send_bytes(data)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ChannelClosed("connection lost while sending") from exc
+
+    async def receive(self, timeout: float | None = None) -> Message:
+        while True:
+            try:
+                event = self._session.next_event()
+            except (RemoteProtocolError, ProtocolError) as exc:
+                raise ChannelClosed(f"peer broke the session protocol: {exc}", misbehaved=True) from exc
+            if isinstance(event, SessionMessage):
+                if not self._limit.take():
+                    raise ChannelClosed("peer exceeded the message rate", misbehaved=True)
+                try:
+                    return decode_message(event.payload)
+                except ProtocolError as exc:
+                    raise ChannelClosed(
+                        f"peer sent an invalid gossip message: {exc}", misbehaved=True
+                    ) from exc
+            if isinstance(event, ConnectionClosed):
+                raise ChannelClosed("peer closed the connection")
+            if not isinstance(event, NeedData):
+                raise ChannelClosed(f"unexpected session event {type(event).__name__}", misbehaved=True)
+            self.bytes_in += await _feed(self._socket, self._session, timeout)
+
+    async def close(self) -> None:
+        if not self._socket.closed:
+            await self._socket.close()
+
+
+async def _feed(socket: Socket, session: Session, timeout: float | None) -> int:
+    """Pass one WebSocket message into the session; return its size."""
+    try:
+        message = await socket.receive(timeout=timeout)
+    except TimeoutError as exc:
+        raise ChannelClosed("peer went silent") from exc
+    if message.type == WSMsgType.BINARY:
+        data: bytes = message.data
+        try:
+            session.receive_data(data)
+        except RemoteProtocolError as exc:
+            raise ChannelClosed(f"peer broke the session protocol: {exc}", misbehaved=True) from exc
+        return len(data)
+    if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        session.receive_data(None)
+        return 0
+    raise ChannelClosed("peer sent a non-binary WebSocket message", misbehaved=True)
+
+
+async def _handshake(socket: Socket, session: Session, counters: list[int]) -> bytes:
+    while True:
+        try:
+            event = session.next_event()
+        except RemoteProtocolError as exc:
+            raise ChannelClosed(f"handshake failed: {exc}", misbehaved=True) from exc
+        if isinstance(event, HandshakeComplete):
+            for data in session.take_outgoing():
+                counters[1] += len(data)
+                await socket.send_bytes(data)
+            return event.peer_node_key
+        if isinstance(event, ConnectionClosed):
+            raise ChannelClosed("peer closed the connection during the handshake")
+        for data in session.take_outgoing():
+            counters[1] += len(data)
+            await socket.send_bytes(data)
+        counters[0] += await _feed(socket, session, HANDSHAKE_TIMEOUT)
+
+
+Factory = Callable[[], Session]

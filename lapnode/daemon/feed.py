@@ -1,0 +1,178 @@
+"""Serving our feed to one subscriber (SPEC §6.5): catch-up from its cursor, then live push.
+
+Rule 1: every record passes the policy decision function before it is sent; nothing else decides.
+Rule 2: records are read from the store's log in batches; at most WINDOW_BYTES are unacknowledged at
+any time, so memory stays flat however far behind the subscriber is, and a slow subscriber slows only
+its own feed.
+Rule 3: a record is never sent back to the peer it came from, nor one the subscriber says it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from lapnode.daemon.channel import Channel, ChannelClosed
+from lapnode.daemon.metrics import RECORDS_SENT
+from lapnode.policy import Recipient, decide
+from lapnode.store import LogEntry, Peer, Store
+from protocol.envelope import decode_unverified
+from protocol.errors import ProtocolError
+from protocol.gossip import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECORDS,
+    Ack,
+    Batch,
+    CaughtUp,
+    FeedItem,
+    Ranges,
+    Subscribe,
+    Unsubscribe,
+    in_ranges,
+)
+
+WINDOW_BYTES: Final = 4 * 1024 * 1024
+READ_AHEAD: Final = min(MAX_BATCH_RECORDS, 256)
+SUBSCRIBE_TIMEOUT: Final = 10.0
+IDLE_WAIT: Final = 15.0
+
+log = logging.getLogger("lapnode.feed")
+
+
+@dataclass
+class FeedStats:
+    sent: int = 0
+    position: int = 0
+    head: int = 0
+
+
+@dataclass
+class _Window:
+    unacked: deque[tuple[int, int]] = field(default_factory=deque)
+    size: int = 0
+    acked: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, upto: int, size: int) -> None:
+        self.unacked.append((upto, size))
+        self.size += size
+
+    def ack(self, upto: int) -> None:
+        while self.unacked and self.unacked[0][0] <= upto:
+            self.size -= self.unacked.popleft()[1]
+        self.acked = max(self.acked, upto)
+        self.changed.set()
+
+
+class Feed:
+    """One subscriber's feed on one channel."""
+
+    def __init__(self, store: Store, channel: Channel, peer: Peer, our_key: bytes, stats: FeedStats) -> None:
+        self._store = store
+        self._channel = channel
+        self._recipient = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
+        self._our_key = our_key
+        self._stats = stats
+        self._window = _Window()
+
+    async def serve(self) -> None:
+        request = await self._channel.receive(timeout=SUBSCRIBE_TIMEOUT)
+        if not isinstance(request, Subscribe):
+            raise ChannelClosed("first message was not a subscription", misbehaved=True)
+        acks = asyncio.create_task(self._read_acks())
+        stream = asyncio.create_task(self._stream(request))
+        try:
+            # Whichever ends first (the subscriber leaves, or the stream fails) ends the feed.
+            done, _ = await asyncio.wait({acks, stream}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in (acks, stream):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ChannelClosed):
+                    await task
+
+    async def _read_acks(self) -> None:
+        while True:
+            message = await self._channel.receive()
+            if isinstance(message, Ack):
+                self._window.ack(message.upto)
+            elif isinstance(message, Unsubscribe):
+                raise ChannelClosed("subscriber unsubscribed")
+            else:
+                raise ChannelClosed("unexpected message from a subscriber", misbehaved=True)
+
+    async def _stream(self, request: Subscribe) -> None:
+        position, idle_sent = request.cursor, -1
+        kinds = frozenset(request.kinds)
+        while True:
+            await self._wait_for_window()
+            entries = await self._store.read_log(position, limit=READ_AHEAD)
+            if not entries:
+                if idle_sent != position:
+                    await self._channel.send(CaughtUp(position))
+                    idle_sent = position
+                self._stats.head = await self._store.wait_for_growth(position, timeout=IDLE_WAIT)
+                continue
+            items, size = self._select(entries, kinds, request.vector)
+            if size > MAX_BATCH_BYTES:
+                # The rest of what was read is read again on the next round.
+                items, size = _trim(items)
+                position = items[-1].position
+            else:
+                position = entries[-1].position
+            if items:
+                await self._channel.send(Batch(position, tuple(items)))
+                self._window.add(position, size)
+                self._stats.sent += len(items)
+                RECORDS_SENT.inc(len(items))
+            self._stats.position = position
+
+    def _select(
+        self, entries: list[LogEntry], kinds: frozenset[str], vector: Mapping[bytes, Ranges]
+    ) -> tuple[list[FeedItem], int]:
+        now_ms = time.time_ns() // 1_000_000
+        items: list[FeedItem] = []
+        size = 0
+        for entry in entries:
+            if entry.source == self._recipient.key:
+                continue
+            try:
+                # These bytes were verified when they were stored (Store.ingest); this only reads them.
+                header = decode_unverified(entry.wire, network=self._store.network).unverified_header
+            except ProtocolError:
+                log.error("stored record at log position %d no longer decodes; skipped", entry.position)
+                continue
+            if kinds and header.kind not in kinds:
+                continue
+            if in_ranges(header.seq, vector.get(header.author, ())):
+                continue
+            decision = decide(header, self._recipient, now_ms=now_ms, our_key=self._our_key, hops=entry.hops)
+            if decision.send:
+                hops_out = 0 if header.author == self._our_key else entry.hops + 1
+                items.append(FeedItem(entry.position, hops_out, entry.wire))
+                size += len(entry.wire)
+        return items, size
+
+    async def _wait_for_window(self) -> None:
+        while self._window.size > WINDOW_BYTES:
+            self._window.changed.clear()
+            await self._window.changed.wait()
+
+
+def _trim(items: list[FeedItem]) -> tuple[list[FeedItem], int]:
+    """The longest prefix of `items` within MAX_BATCH_BYTES (at least one item)."""
+    kept: list[FeedItem] = []
+    size = 0
+    for item in items:
+        if kept and size + len(item.wire) > MAX_BATCH_BYTES:
+            break
+        kept.append(item)
+        size += len(item.wire)
+    return kept, size

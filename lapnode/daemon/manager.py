@@ -1,0 +1,64 @@
+"""Keeping the set of live subscriptions equal to what the peer book says, while the daemon runs.
+
+Rule 1: the CLI changes the peer book (subscribe, unsubscribe, block, remove) whether or not the daemon
+runs; the daemon notices within RESCAN_INTERVAL and starts or stops the matching tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+from lapnode.daemon.node import Node
+from lapnode.daemon.subscriber import Subscription
+
+RESCAN_INTERVAL: Final = 1.0
+
+log = logging.getLogger("lapnode.manager")
+
+
+class SubscriptionManager:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.subscriptions: dict[bytes, Subscription] = {}
+        self._tasks: dict[bytes, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.reconcile()
+                await asyncio.sleep(RESCAN_INTERVAL)
+        finally:
+            await self.stop_all()
+
+    async def reconcile(self) -> None:
+        wanted = {
+            peer.key: peer
+            for peer in await self._node.store.peers.all()
+            if peer.subscribed and not peer.blocked
+        }
+        for key in list(self._tasks):
+            current = wanted.get(key)
+            old = self.subscriptions[key].peer
+            if current is None or (current.address, current.kinds) != (old.address, old.kinds):
+                await self._stop(key)
+        for key, peer in wanted.items():
+            if key not in self._tasks:
+                subscription = Subscription(self._node, peer)
+                self.subscriptions[key] = subscription
+                self._tasks[key] = asyncio.create_task(subscription.run(), name=f"subscription-{peer.name}")
+                self._node.log_event("subscription_started", peer=key, address=peer.address)
+
+    async def _stop(self, key: bytes) -> None:
+        task = self._tasks.pop(key)
+        self.subscriptions.pop(key, None)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self._node.log_event("subscription_stopped", peer=key)
+
+    async def stop_all(self) -> None:
+        for key in list(self._tasks):
+            await self._stop(key)

@@ -1,0 +1,149 @@
+"""Subscribing to one peer's feed: dial, authenticate, catch up, follow, and retry (SPEC §6.5).
+
+Rule 1: a batch is acknowledged only after the records and the new cursor are committed together, so
+a crash at any point loses nothing and, after a restart, repeats at most what was not committed.
+Rule 2: the reader and the writer are separate tasks joined by a bounded queue: the store writes
+several batches per transaction while the next ones arrive, and a full queue stops reading from the
+socket (backpressure on the publisher).
+Rule 3: failures retry with exponential backoff and full jitter; a node that was offline catches up on
+its own when the peer returns, without waiting for new traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Final
+
+import aiohttp
+
+from lapnode.daemon.channel import Channel, ChannelClosed
+from lapnode.daemon.metrics import DUPLICATES_RECEIVED, RECORDS_RECEIVED, RECORDS_REJECTED
+from lapnode.daemon.node import Node
+from lapnode.store import Peer
+from protocol.gossip import MAX_RANGES_PER_AUTHOR, Ack, Batch, CaughtUp, Subscribe
+
+QUEUE_BATCHES: Final = 16
+GROUP_COMMIT_RECORDS: Final = 4096
+BACKOFF_BASE: Final = 0.5
+BACKOFF_MAX: Final = 60.0
+
+log = logging.getLogger("lapnode.subscriber")
+
+
+@dataclass
+class SubscriptionState:
+    connected: bool = False
+    received: int = 0
+    position: int = 0
+    remote_head: int = 0
+    last_error: str | None = None
+    failures: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Subscription:
+    """Keeps one peer's feed flowing into our store for as long as we subscribe to it."""
+
+    def __init__(self, node: Node, peer: Peer) -> None:
+        self._node = node
+        self.peer = peer
+        self.state = SubscriptionState()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._session()
+                self.state.failures = 0
+            except ChannelClosed as exc:
+                self.state.last_error = str(exc)
+                if exc.misbehaved:
+                    await self._node.penalise(self.peer.key, str(exc))
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                self.state.last_error = f"cannot reach {self.peer.address}: {type(exc).__name__}"
+            finally:
+                self.state.connected = False
+            self.state.failures += 1
+            delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(self.state.failures, 10))
+            await asyncio.sleep(random.uniform(0, delay))  # full jitter
+
+    async def _session(self) -> None:
+        peer = await self._node.store.peers.get(self.peer.key)
+        async with self._node.dial(peer) as channel:
+            self.state.connected = True
+            vector = await self._node.store.holdings()
+            await channel.send(
+                Subscribe(
+                    cursor=peer.cursor,
+                    kinds=peer.kinds,
+                    vector={a: r[:MAX_RANGES_PER_AUTHOR] for a, r in vector.items()},
+                )
+            )
+            self.state.position = peer.cursor
+            queue: asyncio.Queue[Batch | CaughtUp] = asyncio.Queue(maxsize=QUEUE_BATCHES)
+            reader = asyncio.create_task(self._read(channel, queue))
+            try:
+                await self._write(channel, queue, reader)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ChannelClosed):
+                    await reader
+                self.state.bytes_in += channel.bytes_in
+                self.state.bytes_out += channel.bytes_out
+
+    async def _read(self, channel: Channel, queue: asyncio.Queue[Batch | CaughtUp]) -> None:
+        while True:
+            message = await channel.receive()
+            if not isinstance(message, Batch | CaughtUp):
+                raise ChannelClosed("publisher sent a message only a subscriber may send", misbehaved=True)
+            await queue.put(message)
+
+    async def _write(
+        self, channel: Channel, queue: asyncio.Queue[Batch | CaughtUp], reader: asyncio.Task[None]
+    ) -> None:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                reader.result()  # raises the reader's ChannelClosed
+                return
+            messages = [getter.result()]
+            while not queue.empty() and sum(len(m.items) for m in messages if isinstance(m, Batch)) < (
+                GROUP_COMMIT_RECORDS
+            ):
+                messages.append(queue.get_nowait())
+            await self._commit(channel, messages)
+
+    async def _commit(self, channel: Channel, messages: list[Batch | CaughtUp]) -> None:
+        upto = max(m.upto for m in messages)
+        if upto < self.state.position:
+            raise ChannelClosed("publisher moved its feed backwards", misbehaved=True)
+        items = [item for m in messages if isinstance(m, Batch) for item in m.items]
+        report = await self._node.store.ingest(
+            [item.wire for item in items],
+            source=self.peer.key,
+            hops=[item.hops for item in items],
+            cursor=upto,
+        )
+        self.state.position = upto
+        self.state.received += len(report.stored)
+        RECORDS_RECEIVED.inc(len(report.stored))
+        DUPLICATES_RECEIVED.inc(report.duplicates)
+        invalid = [r for r in report.rejected if r.invalid]
+        if invalid:
+            RECORDS_REJECTED.inc(len(invalid))
+            raise ChannelClosed(
+                f"peer sent {len(invalid)} invalid records: {invalid[0].reason}", misbehaved=True
+            )
+        if any(isinstance(m, Batch) for m in messages):
+            await channel.send(Ack(upto))
+        if isinstance(messages[-1], CaughtUp):
+            self.state.caught_up.set()
+        if report.stored:
+            self._node.log_event("records_received", peer=self.peer.key, count=len(report.stored))

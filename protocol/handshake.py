@@ -1,0 +1,243 @@
+"""The lapnode handshake: Noise XX plus identity binding (protocol/SPEC.md §6.1, §6.2).
+
+Rule 1: the Noise static key (X25519) is a key of its own, passed in; a node's Ed25519 identity vouches for
+it with a signature inside the encrypted handshake payload, as libp2p's Noise handshake does. The signed
+bytes are `"lapnode/noise-static/v1\\x00" ‖ len(net) ‖ net ‖ static`, and the static key signed is the
+one Noise authenticated (`HandshakeState.remote_static`), never a key the payload names.
+Rule 2: the receiver checks, in this order: payload shape (canonical map, exact keys and types), network
+id, signature, then whom it expected: the initiator accepts only the responder it pinned, the responder
+only a peer its `is_allowed` callable admits. The initiator checks the responder before it writes message
+3, so an impostor never learns who is calling.
+Rule 3: whatever the remote sends that fails raises a `ProtocolError` whose message is for the local log
+only; `protocol.session` turns it into one opaque `HandshakeFailed`.
+Rule 4: message 1 carries no payload: it travels in clear, before either side knows the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from keys.errors import BadSignature
+from keys.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, PublicKey
+from protocol import codec
+from protocol.errors import ProtocolError
+from protocol.noise import DHLEN, TAGLEN, HandshakeState, TransportCiphers
+
+STATIC_KEY_DOMAIN: Final = b"lapnode/noise-static/v1\x00"
+PROLOGUE: Final = b"lapnode/noise/v1"
+MAX_NETWORK_BYTES: Final = 64
+MAX_CREDENTIAL_SIZE: Final = 1024
+MAX_HANDSHAKE_PAYLOAD: Final = 2048
+# Message 2 is the longest: e, encrypted s, encrypted payload (§6.1).
+MAX_HANDSHAKE_MESSAGE: Final = DHLEN + (DHLEN + TAGLEN) + (MAX_HANDSHAKE_PAYLOAD + TAGLEN)
+HANDSHAKE_MESSAGES: Final = 3
+
+_REQUIRED_KEYS: Final = frozenset({"net", "node", "sig"})
+_ALLOWED_KEYS: Final = _REQUIRED_KEYS | {"cred"}
+
+IsAllowed = Callable[[bytes], bool]
+
+
+class BindingError(ProtocolError):
+    """The peer's handshake payload does not bind an identity we accept (wrong network, signature, peer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIdentity:
+    """Who is at the other end, once the handshake has checked it."""
+
+    node_key: PublicKey
+    # Reserved for membership credentials (SPEC §6.2): carried, not yet checked by anyone.
+    unverified_credential: bytes | None
+
+
+def network_bytes(network: str) -> bytes:
+    """The network id as the handshake signs it; a bad id is a local configuration error."""
+    net = network.encode("utf-8") if isinstance(network, str) else b""
+    if not 0 < len(net) <= MAX_NETWORK_BYTES:
+        raise ValueError(f"a network id is 1 to {MAX_NETWORK_BYTES} bytes of UTF-8 text")
+    return net
+
+
+def static_key_message(network: str, static_public: bytes) -> bytes:
+    """What the identity key signs, after the domain: `len(net) ‖ net ‖ static` (§6.2)."""
+    net = network_bytes(network)
+    return bytes([len(net)]) + net + static_public
+
+
+def encode_binding(
+    identity: Identity, *, network: str, static_public: bytes, credential: bytes | None = None
+) -> bytes:
+    """The handshake payload that binds `static_public` to `identity` on `network` (§6.2)."""
+    payload: dict[str, object] = {
+        "net": network,
+        "node": identity.public_key.raw,
+        "sig": identity.sign(STATIC_KEY_DOMAIN, static_key_message(network, static_public)),
+    }
+    if credential is not None:
+        payload["cred"] = credential
+    return codec.encode(payload)
+
+
+def verify_binding(unverified_payload: bytes, *, network: str, remote_static: bytes) -> PeerIdentity:
+    """Check a peer's handshake payload against the static key Noise authenticated; raise BindingError."""
+    value = codec.decode(unverified_payload, max_size=MAX_HANDSHAKE_PAYLOAD)
+    if type(value) is not dict or not _REQUIRED_KEYS <= value.keys() <= _ALLOWED_KEYS:
+        raise BindingError("handshake payload is not a map with the keys net, node, sig (and cred)")
+    net, node, sig, cred = value["net"], value["node"], value["sig"], value.get("cred")
+    if type(net) is not str or type(node) is not bytes or type(sig) is not bytes:
+        raise BindingError("handshake payload fields have the wrong types")
+    if net != network:
+        raise BindingError(f"peer is on network {net[:MAX_NETWORK_BYTES]!r}, not {network!r}")
+    if len(node) != PUBLIC_KEY_BYTES or len(sig) != SIGNATURE_BYTES:
+        raise BindingError("handshake payload node key or signature has the wrong length")
+    if cred is not None and (type(cred) is not bytes or not 0 < len(cred) <= MAX_CREDENTIAL_SIZE):
+        raise BindingError(f"handshake credential must be 1 to {MAX_CREDENTIAL_SIZE} bytes")
+    node_key = PublicKey(node)
+    try:
+        node_key.verify(STATIC_KEY_DOMAIN, static_key_message(network, remote_static), sig)
+    except BadSignature:
+        raise BindingError(f"{node_key.node_id} did not sign the Noise static key it used") from None
+    return PeerIdentity(node_key, cred)
+
+
+class Handshake:
+    """One side of the three-message handshake, without framing: `protocol.session` drives it.
+
+    The initiator calls `write()` (message 1), `read()` (message 2), `write()` (message 3); the responder
+    `read()`, `write()`, `read()`; `is_my_turn()` says whether `write()` comes next. Once `read()` has
+    raised, every further call raises ValueError: a failed handshake is never resumed.
+    """
+
+    __slots__ = ("_accept", "_credential", "_failed", "_identity", "_network", "_noise", "_peer")
+
+    def __init__(
+        self,
+        noise: HandshakeState,
+        *,
+        identity: Identity,
+        network: str,
+        accept: Callable[[PublicKey], None],
+        credential: bytes | None,
+    ) -> None:
+        network_bytes(network)
+        if credential is not None and not 0 < len(credential) <= MAX_CREDENTIAL_SIZE:
+            raise ValueError(f"a credential is 1 to {MAX_CREDENTIAL_SIZE} bytes")
+        self._noise = noise
+        self._identity = identity
+        self._network = network
+        self._accept = accept
+        self._credential = credential
+        self._peer: PeerIdentity | None = None
+        self._failed = False
+
+    @classmethod
+    def initiator(
+        cls,
+        *,
+        identity: Identity,
+        network: str,
+        static_private: bytes,
+        ephemeral_private: bytes,
+        responder: PublicKey,
+        credential: bytes | None = None,
+    ) -> Handshake:
+        if not isinstance(responder, PublicKey):
+            raise TypeError("the pinned responder is a keys.identity.PublicKey")
+
+        def accept(peer: PublicKey) -> None:
+            if peer != responder:
+                raise BindingError(f"responder is {peer.node_id}, not the pinned {responder.node_id}")
+
+        noise = HandshakeState(
+            initiator=True,
+            static_private=static_private,
+            ephemeral_private=ephemeral_private,
+            prologue=PROLOGUE,
+        )
+        return cls(noise, identity=identity, network=network, accept=accept, credential=credential)
+
+    @classmethod
+    def responder(
+        cls,
+        *,
+        identity: Identity,
+        network: str,
+        static_private: bytes,
+        ephemeral_private: bytes,
+        is_allowed: IsAllowed,
+        credential: bytes | None = None,
+    ) -> Handshake:
+        def accept(peer: PublicKey) -> None:
+            if is_allowed(peer.raw) is not True:
+                raise BindingError(f"initiator {peer.node_id} is not an allowed peer")
+
+        noise = HandshakeState(
+            initiator=False,
+            static_private=static_private,
+            ephemeral_private=ephemeral_private,
+            prologue=PROLOGUE,
+        )
+        return cls(noise, identity=identity, network=network, accept=accept, credential=credential)
+
+    @property
+    def complete(self) -> bool:
+        """True once all three messages passed and the peer was accepted."""
+        return self._noise.complete and self._peer is not None and not self._failed
+
+    @property
+    def peer(self) -> PeerIdentity | None:
+        """The accepted peer: set by the read of message 2 (initiator) or 3 (responder)."""
+        return self._peer
+
+    @property
+    def handshake_hash(self) -> bytes:
+        return self._noise.handshake_hash
+
+    def is_my_turn(self) -> bool:
+        return not self._failed and self._noise.is_my_turn()
+
+    def write(self) -> bytes:
+        """The next handshake message of this side (Noise message, without framing)."""
+        if self._failed:
+            raise ValueError("this handshake has failed and cannot continue")
+        if self._noise.message_index == 0:
+            return self._noise.write_message(b"")
+        return self._noise.write_message(
+            encode_binding(
+                self._identity,
+                network=self._network,
+                static_public=self._noise.static_public,
+                credential=self._credential,
+            )
+        )
+
+    def read(self, message: bytes) -> None:
+        """Process the peer's next handshake message; raise a ProtocolError if it is refused."""
+        if self._failed:
+            raise ValueError("this handshake has failed and cannot continue")
+        try:
+            self._read(message)
+        except ProtocolError:
+            self._failed = True
+            raise
+
+    def transport(self) -> TransportCiphers:
+        if not self.complete:
+            raise ValueError("the handshake is not complete")
+        return self._noise.transport()
+
+    def _read(self, message: bytes) -> None:
+        first = self._noise.message_index == 0
+        payload = self._noise.read_message(message)
+        if first:
+            if payload:
+                raise BindingError("handshake message 1 must carry no payload")
+            return
+        remote_static = self._noise.remote_static
+        assert remote_static is not None  # XX sends "s" in messages 2 and 3
+        peer = verify_binding(payload, network=self._network, remote_static=remote_static)
+        self._accept(peer.node_key)
+        self._peer = peer
