@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +104,18 @@ class Node:
             raise DemoFailed(f"`lapnode {shown}` exited with {result.returncode}")
         return result
 
+    def run_quietly(self, *args: str) -> str:
+        env = {**os.environ, "LAPNODE_HOME": str(self.home)}
+        env.pop("LAPNODE_PASSPHRASE", None)
+        result = subprocess.run(  # noqa: S603 - our own CLI and constant arguments
+            [*_CLI, *args], cwd=self.cwd, env=env, text=True, capture_output=True, check=False
+        )
+        return result.stdout
+
+    def held_ids(self) -> set[str]:
+        output = self.run_quietly("query", "--json", "--limit", "1000")
+        return {item["id"] for item in json.loads(output)} if output.strip() else set()
+
 
 class DemoFailed(Exception):
     """A demo step failed; the message says which command."""
@@ -110,12 +125,46 @@ class DemoFailed(Exception):
 class Tour:
     workdir: Path
     nodes: dict[str, Node] = field(default_factory=dict)
+    daemons: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
 
     def node(self, name: str) -> Node:
         if name not in self.nodes:
             self.nodes[name] = Node(name, self.workdir / name, cwd=self.workdir)
         return self.nodes[name]
+
+    def port(self, name: str) -> int:
+        if name not in self.ports:
+            self.ports[name] = _free_port_pair()
+        return self.ports[name]
+
+    def start_daemon(self, name: str) -> None:
+        node = self.node(name)
+        print(f"\n[{name}] $ lapnode serve &", flush=True)
+        env = {**os.environ, "LAPNODE_HOME": str(node.home)}
+        env.pop("LAPNODE_PASSPHRASE", None)
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.daemons[name] = subprocess.Popen(  # noqa: S603 - our own CLI and constant arguments
+            [*_CLI, "serve"], cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 30
+        while node.run_quietly("status", "--json").find('"running"') < 0:
+            if time.monotonic() > deadline or self.daemons[name].poll() is not None:
+                raise DemoFailed(f"the {name} daemon did not start; see {name}.log")
+            time.sleep(0.2)
+
+    def stop_daemons(self) -> None:
+        for name, process in self.daemons.items():
+            if process.poll() is None:
+                print(f"\n[{name}] stopping the daemon (SIGTERM)", flush=True)
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.daemons.clear()
 
     def write(self, name: str, text: str) -> Path:
         path = self.workdir / name
@@ -127,7 +176,10 @@ class Tour:
 
 def step_init(tour: Tour) -> None:
     opta = tour.node("opta")
-    opta.run("init", "--org", "OPTA", "--jurisdiction", "NL", "--category", "enforcement", "--no-passphrase")
+    opta.run(
+        "init", "--org", "OPTA", "--jurisdiction", "NL", "--category", "enforcement",
+        "--listen", f"127.0.0.1:{tour.port('opta')}", "--no-passphrase",
+    )  # fmt: skip
     opta.run("id")
 
 
@@ -164,6 +216,111 @@ def step_bundle(tour: Tour) -> None:
     opta.run("verify", "opta-records.bundle")
 
 
+def _free_port_pair() -> int:
+    """A port p with p and p + 1 (the admin side) both free on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+        with socket.socket() as second:
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise DemoFailed("no free port pair on 127.0.0.1")
+
+
+FEDERATION: Final = (
+    ("opta", "OPTA", "NL", "enforcement"),
+    ("acma", "ACMA", "AU", "enforcement"),
+    ("ftc", "FTC", "US", "government"),
+)
+
+
+def step_federation(tour: Tour) -> None:
+    """Two more nodes; ACMA subscribes to OPTA, FTC to ACMA, so OPTA's records reach FTC through ACMA."""
+    for name, org, country, category in FEDERATION[1:]:
+        tour.node(name).run(
+            "init", "--org", org, "--jurisdiction", country, "--category", category,
+            "--listen", f"127.0.0.1:{tour.port(name)}", "--no-passphrase",
+        )  # fmt: skip
+    ids = {name: json.loads(tour.node(name).run("id", "--json").stdout)["node_id"] for name, *_ in FEDERATION}
+    attributes = {name: (country, category) for name, _, country, category in FEDERATION}
+    for subscriber, publisher in (("acma", "opta"), ("ftc", "acma")):
+        for here, there in ((subscriber, publisher), (publisher, subscriber)):
+            country, category = attributes[there]
+            tour.node(here).run(
+                "peer", "add", ids[there], f"127.0.0.1:{tour.port(there)}", "--name", there,
+                "--category", category, "--jurisdiction", country,
+            )  # fmt: skip
+        tour.node(subscriber).run("subscribe", ids[publisher])
+    for name, *_ in FEDERATION:
+        tour.start_daemon(name)
+
+
+def step_gossip(tour: Tour) -> None:
+    """A record published on OPTA while the daemons run travels to ACMA and on to FTC."""
+    path = tour.write("alert.toml", ALERT_EXAMPLE)
+    result = tour.node("opta").run("publish", "lead", "--from-file", path.name, "--tlp", "green")
+    record = result.stdout.strip()
+    for name in ("acma", "ftc"):
+        _wait_for(tour.node(name), record)
+    tour.node("ftc").run("show", record[:12])
+    tour.node("acma").run("status")
+
+
+def step_scope(tour: Tour) -> None:
+    """The author's scope travels with the record: relay-hops 0 means direct delivery only."""
+    path = tour.write("direct-only.toml", DIRECT_ONLY_EXAMPLE)
+    result = tour.node("opta").run(
+        "publish", "lead", "--from-file", path.name, "--tlp", "green", "--relay-hops", "0"
+    )
+    direct_only = result.stdout.strip()
+    _wait_for(tour.node("acma"), direct_only)
+    later = (
+        tour.node("opta")
+        .run("publish", "trend", "--from-file", "trend.toml", "--tlp", "clear")
+        .stdout.strip()
+    )
+    _wait_for(tour.node("ftc"), later)
+    held = {
+        item["id"] for item in json.loads(tour.node("ftc").run("query", "--json", "--limit", "100").stdout)
+    }
+    if direct_only in held:
+        raise DemoFailed("FTC received a record its author limited to direct delivery")
+    print(
+        f"\n# FTC holds the later trend but not {direct_only[:12]}: ACMA may not relay it (relay_hops = 0)."
+    )
+
+
+def _wait_for(node: Node, record: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if record in node.held_ids():
+            print(f"\n# {node.name} now holds record {record[:12]}")
+            return
+        time.sleep(0.3)
+    raise DemoFailed(f"record {record[:12]} did not reach {node.name} within {timeout:.0f} s")
+
+
+ALERT_EXAMPLE: Final = """\
+title = "Advance-fee email campaign impersonating a customs office"
+summary = "Emails ask for a release fee for a seized parcel; replies go to a free-mail drop box."
+status = "suspected"
+violation_types = ["fraud", "unsolicited-email"]
+subjects = [{ type = "email", value = "customs.release@mail.example" }]
+requested_assistance = ["information"]
+"""
+
+DIRECT_ONLY_EXAMPLE: Final = """\
+title = "Suspected bulletproof hosting provider"
+summary = "Shared only with direct partners while we confirm the attribution."
+status = "suspected"
+subjects = [{ type = "asn", value = "AS64511" }]
+"""
+
+
 STEPS: Final[list[tuple[str, Callable[[Tour], None]]]] = [
     ("Create a node for OPTA, the Dutch enforcement authority", step_init),
     ("Publish a point of contact", step_publish_contact),
@@ -171,6 +328,9 @@ STEPS: Final[list[tuple[str, Callable[[Tour], None]]]] = [
     ("Publish a trend indicator", step_publish_trend),
     ("See what the node holds", step_query),
     ("Export the records to a bundle file (for air-gapped transfer) and verify it", step_bundle),
+    ("Build a three-node federation: OPTA (NL) -> ACMA (AU) -> FTC (US)", step_federation),
+    ("Publish on OPTA while the daemons run; watch it travel to FTC through ACMA", step_gossip),
+    ("Scope is signed by the author and enforced at every hop", step_scope),
 ]
 
 
@@ -186,7 +346,10 @@ def main() -> int:
         except DemoFailed as exc:
             print(f"\ndemo failed: {exc}", file=sys.stderr)
             return 1
-    print("\nDemo complete: one node, three signed records. The temporary home has been removed.")
+        finally:
+            tour.stop_daemons()
+    print("\nDemo complete: three nodes, records relayed within their scope; every daemon stopped and the")
+    print("temporary homes removed.")
     return 0
 
 

@@ -22,8 +22,9 @@ from protocol.codec import Value
 from protocol.envelope import MAX_RECORD_SIZE
 from protocol.errors import SchemaError
 from protocol.scope import MAX_RELAY_HOPS
+from protocol.session import MAX_MESSAGE
 
-MAX_MESSAGE_SIZE: Final = 1024 * 1024
+MAX_MESSAGE_SIZE: Final = MAX_MESSAGE  # one reassembled session payload (SPEC §6.3)
 MAX_BATCH_RECORDS: Final = 512
 MAX_BATCH_BYTES: Final = 256 * 1024
 MAX_VECTOR_AUTHORS: Final = 4096

@@ -123,7 +123,9 @@ class Handshake:
         credential: bytes | None,
     ) -> None:
         network_bytes(network)
-        if credential is not None and not 0 < len(credential) <= MAX_CREDENTIAL_SIZE:
+        if credential is not None and not (
+            isinstance(credential, bytes) and 0 < len(credential) <= MAX_CREDENTIAL_SIZE
+        ):
             raise ValueError(f"a credential is 1 to {MAX_CREDENTIAL_SIZE} bytes")
         self._noise = noise
         self._identity = identity

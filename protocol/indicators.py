@@ -50,31 +50,20 @@ _LOCAL_RE: Final = re.compile(rf"(?:{_ATEXT}|[^\x00-\x7f])+(?:\.(?:{_ATEXT}|[^\x
 _SCHEME_RE: Final = re.compile(r"[a-z][a-z0-9+.-]*")
 # urlsplit silently drops tabs and newlines (bpo-43882); refuse them and every other blank or control.
 _URL_FORBIDDEN: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
-_PORT_RE: Final = re.compile(r"[0-9]{1,5}")
+_BRACKETED_HOST: Final = re.compile(r"\[[0-9A-Fa-f:.]+\](?::[0-9]*)?")
 _DEFAULT_PORTS: Final[Mapping[str, int]] = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 _EMPTY_PATH_IS_SLASH: Final = frozenset({"http", "https", "ws", "wss"})  # RFC 3986 §6.2.3
 _PHONE_SEPARATORS: Final = re.compile(r"[\s().-]")
 _PHONE_RE: Final = re.compile(rf"\+[1-9][0-9]{{{MIN_PHONE_DIGITS - 1},{MAX_PHONE_DIGITS - 1}}}")
 _ASN_RE: Final = re.compile(r"(?:asn?\s*)?([0-9]{1,10})", re.IGNORECASE)
 _HASH_RE: Final = re.compile(r"(?:([a-z][a-z0-9-]{0,15}):)?([0-9a-f]+)")
-_HASH_ALIASES: Final[Mapping[str, str]] = {
-    "sha-1": "sha1",
-    "sha-224": "sha224",
-    "sha-256": "sha256",
-    "sha-384": "sha384",
-    "sha-512": "sha512",
-}
+_SHA2_BITS = (224, 256, 384, 512)
+_HASH_ALIASES: Final[Mapping[str, str]] = {f"sha-{bits}": f"sha{bits}" for bits in (1, *_SHA2_BITS)}
 _HASH_HEX_LEN: Final[Mapping[str, int]] = {
     "md5": 32,
     "sha1": 40,
-    "sha224": 56,
-    "sha256": 64,
-    "sha384": 96,
-    "sha512": 128,
-    "sha3-224": 56,
-    "sha3-256": 64,
-    "sha3-384": 96,
-    "sha3-512": 128,
+    **{f"sha{bits}": bits // 4 for bits in _SHA2_BITS},
+    **{f"sha3-{bits}": bits // 4 for bits in _SHA2_BITS},
 }
 _HASH_MAX_HEX: Final[Mapping[str, int]] = {"blake2b": 128, "blake2s": 64}  # variable-length digests
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -246,21 +235,18 @@ def _ip(value: str) -> str:
 
 
 def _url_host(value: str, host: str) -> str:
-    if host.startswith("["):
-        try:
-            address = ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise _invalid(value, "URL", "bad IPv6 literal") from None
-        mapped = address.ipv4_mapped
-        return str(mapped) if mapped is not None else f"[{address}]"
     try:
-        return str(ipaddress.IPv4Address(host))
+        address = ipaddress.ip_address(host)
     except ValueError:
-        pass
-    try:
-        return _domain(host)
-    except SchemaError as exc:
-        raise _invalid(value, "URL", f"host {exc}") from None
+        try:
+            return _domain(host)
+        except SchemaError as exc:
+            raise _invalid(value, "URL", f"host {exc}") from None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is None:
+            return f"[{address}]"
+        address = address.ipv4_mapped
+    return str(address)
 
 
 def _url(value: str) -> str:
@@ -271,26 +257,21 @@ def _url(value: str) -> str:
         raise _invalid(value, "URL", "blanks and control characters must be percent-encoded")
     try:
         parts = urlsplit(text)
+        port = parts.port
     except ValueError as exc:
         raise _invalid(value, "URL", str(exc)) from None
-    scheme = parts.scheme.lower()
-    if not _SCHEME_RE.fullmatch(scheme) or not text[len(scheme) :].startswith("://"):
+    scheme, host = parts.scheme, parts.hostname  # both lower-cased by urlsplit
+    if not _SCHEME_RE.fullmatch(scheme) or not text[len(scheme) :].startswith("://") or not host:
         raise _invalid(value, "URL", "it needs a scheme and a host, like https://example.com/")
+    if "%" in host:
+        raise _invalid(value, "URL", "zone ids are local to one host")
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    if hostport.startswith("["):
-        end = hostport.find("]") + 1
-        host, port = hostport[:end], hostport[end:]
-    else:
-        colon = hostport.find(":")
-        host, port = (hostport, "") if colon < 0 else (hostport[:colon], hostport[colon:])
-    if port and not port.startswith(":"):
-        raise _invalid(value, "URL", f"bad port {show(port)}")
-    port = port[1:]
-    if port and (not _PORT_RE.fullmatch(port) or int(port) > 65535):
-        raise _invalid(value, "URL", f"bad port {show(port)}")
-    netloc = (userinfo + at) + _url_host(value, host)
-    if port and int(port) != _DEFAULT_PORTS.get(scheme):
-        netloc += f":{int(port)}"
+    # urlsplit ignores whatever follows "]" in "[::1]x"; a host must be all there is.
+    if hostport.startswith("[") and not _BRACKETED_HOST.fullmatch(hostport):
+        raise _invalid(value, "URL", f"bad host {show(hostport)}")
+    netloc = userinfo + at + _url_host(value, host)
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
     path = parts.path or ("/" if scheme in _EMPTY_PATH_IS_SLASH else "")
     result = f"{scheme}://{netloc}{path}"
     if parts.query:
@@ -388,24 +369,40 @@ def _is_canonical_ipv6(text: str) -> bool:
     return not (head == "::" and tail.startswith(":ffff:") and tail.count(":") == 4)
 
 
-def _is_fast_canonical(term_type: str, value: str) -> bool:
-    fast = _FAST.get(term_type)
-    if fast is not None and len(value) <= fast[1] and fast[0].fullmatch(value):
-        return "xn--" not in value
-    if term_type == "ip":
-        return _IPV4_CANONICAL.fullmatch(value) is not None or (":" in value and _is_canonical_ipv6(value))
+def _fast_check(pattern: re.Pattern[str], longest: int) -> Callable[[str], bool]:
+    fullmatch = pattern.fullmatch
+    return lambda value: len(value) <= longest and fullmatch(value) is not None and "xn--" not in value
+
+
+def _is_canonical_ip(value: str) -> bool:
+    return _IPV4_CANONICAL.fullmatch(value) is not None or (":" in value and _is_canonical_ipv6(value))
+
+
+_FAST_CHECKS: Final[Mapping[str, Callable[[str], bool]]] = {
+    **{term_type: _fast_check(*fast) for term_type, fast in _FAST.items()},
+    "ip": _is_canonical_ip,
+}
+
+
+def _never(value: str) -> bool:
     return False
 
 
-def normalise(term_type: str, value: str) -> str:
-    """Return the canonical form of an indicator of `term_type`, or raise SchemaError."""
+def _normaliser(term_type: str) -> tuple[str, Callable[[str], str]]:
     canonical_type = TERM_ALIASES.get(term_type, term_type)
     normaliser = _NORMALISERS.get(canonical_type)
     if normaliser is None:
         raise SchemaError(f"unknown indicator type {show(term_type)}; known: {', '.join(sorted(TERM_TYPES))}")
+    return canonical_type, normaliser
+
+
+def normalise(term_type: str, value: str) -> str:
+    """Return the canonical form of an indicator of `term_type`, or raise SchemaError."""
+    canonical_type, normaliser = _normaliser(term_type)
     if not isinstance(value, str):
         raise SchemaError(f"{show(value)} is not text")
-    if _is_fast_canonical(canonical_type, value):
+    fast = _FAST_CHECKS.get(canonical_type)
+    if fast is not None and fast(value):
         return value
     return normaliser(value)
 
@@ -416,37 +413,19 @@ def is_canonical(term_type: str, value: str) -> bool:
 
 
 def canonical_check(term_type: str) -> Callable[[str], bool]:
-    """`is_canonical` for one term type, specialised once: parsers call it for every indicator."""
-    canonical_type = TERM_ALIASES.get(term_type, term_type)
-    normaliser = _NORMALISERS.get(canonical_type)
-    if normaliser is None:
-        raise SchemaError(f"unknown indicator type {show(term_type)}; known: {', '.join(sorted(TERM_TYPES))}")
-    pattern, longest = _FAST.get(canonical_type, (None, 0))
+    """`is_canonical` for one term type, looked up once: parsers call it for every indicator."""
+    canonical_type, normaliser = _normaliser(term_type)
+    fast = _FAST_CHECKS.get(canonical_type, _never)
 
-    def slow(value: str) -> bool:
+    def check(value: str) -> bool:
+        if fast(value):
+            return True
         try:
             return normaliser(value) == value
         except SchemaError:
             return False
 
-    if pattern is not None:
-        fullmatch = pattern.fullmatch
-
-        def check(value: str) -> bool:
-            if len(value) <= longest and fullmatch(value) is not None and "xn--" not in value:
-                return True
-            return slow(value)
-
-        return check
-    if canonical_type == "ip":
-
-        def check_ip(value: str) -> bool:
-            if _IPV4_CANONICAL.fullmatch(value) is not None or (":" in value and _is_canonical_ipv6(value)):
-                return True
-            return slow(value)
-
-        return check_ip
-    return slow
+    return check
 
 
 def url_host(url: str) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 Names and structure follow the specification's §5 (CipherState, SymmetricState, HandshakeState) so that
 the code can be read side by side with it; section numbers below are the Noise specification's.
-`tests/protocol/test_noise.py` checks this module against the published cacophony and snow test vectors.
+`tests/protocol/test_noise.py` checks this module against the published cacophony, snow and noise-c vectors.
 
 Rule 1: no randomness here. The ephemeral private key comes in as an argument (the I/O layer draws it
 fresh for every connection); `GENERATE_KEYPAIR` is therefore "use the key you were given".

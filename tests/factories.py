@@ -84,7 +84,7 @@ def chain(author: Identity, count: int, **kwargs: object) -> list[Record]:
     result: list[Record] = []
     prev: RecordId | None = None
     for seq in range(1, count + 1):
-        record = make_record(author, seq, prev, **kwargs)  # type: ignore[arg-type]
+        record = make_record(author, seq, prev, **kwargs)  # type: ignore[arg-type,unused-ignore]
         result.append(record)
         prev = record.id
     return result

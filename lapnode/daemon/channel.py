@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 import time
-from collections.abc import Callable
 from typing import Final
 
 from aiohttp import WSMsgType, web
@@ -32,12 +33,25 @@ from protocol.session import (
 )
 from protocol.session import Message as SessionMessage
 
-HANDSHAKE_TIMEOUT: Final = 10.0
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+HANDSHAKE_TIMEOUT_ENV: Final = "LAPNODE_HANDSHAKE_TIMEOUT"
 MAX_MESSAGES_PER_S: Final = 400.0
 MESSAGE_BURST: Final = 800.0
 
 log = logging.getLogger("lapnode.channel")
 Socket = web.WebSocketResponse | ClientWebSocketResponse
+
+
+def _handshake_timeout() -> float:
+    """Seconds a remote may take over the whole handshake; tests shorten it through the environment."""
+    try:
+        value = float(os.environ.get(HANDSHAKE_TIMEOUT_ENV, DEFAULT_HANDSHAKE_TIMEOUT))
+    except ValueError:
+        return DEFAULT_HANDSHAKE_TIMEOUT
+    return value if 0 < value < math.inf else DEFAULT_HANDSHAKE_TIMEOUT
+
+
+HANDSHAKE_TIMEOUT: Final = _handshake_timeout()
 
 
 class ChannelClosed(LapnodeError):
@@ -102,8 +116,10 @@ class Channel:
         while True:
             try:
                 event = self._session.next_event()
-            except (RemoteProtocolError, ProtocolError) as exc:
-                raise ChannelClosed(f"peer broke the session protocol: {exc}", misbehaved=True) from exc
+            except RemoteProtocolError as exc:
+                raise ChannelClosed(
+                    f"peer broke the session protocol: {_detail(exc)}", misbehaved=True
+                ) from exc
             if isinstance(event, SessionMessage):
                 if not self._limit.take():
                     raise ChannelClosed("peer exceeded the message rate", misbehaved=True)
@@ -135,7 +151,7 @@ async def _feed(socket: Socket, session: Session, timeout: float | None) -> int:
         try:
             session.receive_data(data)
         except RemoteProtocolError as exc:
-            raise ChannelClosed(f"peer broke the session protocol: {exc}", misbehaved=True) from exc
+            raise ChannelClosed(f"peer broke the session protocol: {_detail(exc)}", misbehaved=True) from exc
         return len(data)
     if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
         session.receive_data(None)
@@ -148,7 +164,7 @@ async def _handshake(socket: Socket, session: Session, counters: list[int]) -> b
         try:
             event = session.next_event()
         except RemoteProtocolError as exc:
-            raise ChannelClosed(f"handshake failed: {exc}", misbehaved=True) from exc
+            raise ChannelClosed(f"handshake failed: {_detail(exc)}", misbehaved=True) from exc
         if isinstance(event, HandshakeComplete):
             for data in session.take_outgoing():
                 counters[1] += len(data)
@@ -162,4 +178,6 @@ async def _handshake(socket: Socket, session: Session, counters: list[int]) -> b
         counters[0] += await _feed(socket, session, HANDSHAKE_TIMEOUT)
 
 
-Factory = Callable[[], Session]
+def _detail(exc: ProtocolError) -> str:
+    """What the remote got wrong, for the local log: a RemoteProtocolError's str() is deliberately opaque."""
+    return exc.detail if isinstance(exc, RemoteProtocolError) else str(exc)

@@ -116,8 +116,9 @@ class Schema:
         unknown = self.unknown_error(names) or self.unknown_error(committed)
         if unknown is not None:
             return unknown
-        for name in sorted(set(names) - committed):
-            return SchemaError(f"{self.kind}.{name}: disclosed but not committed to")
+        uncommitted = sorted(set(names) - committed)
+        if uncommitted:
+            return SchemaError(f"{self.kind}.{uncommitted[0]}: disclosed but not committed to")
         missing = ", ".join(sorted(self.required - committed))
         return SchemaError(f"{self.kind}: missing required field{'s' if ',' in missing else ''} {missing}")
 
@@ -296,10 +297,6 @@ def country(value: Value) -> str:
         raise wrong_type("a country code", value)
     if value in COUNTRY_CODES:
         return value
-    return _bad_country(value)
-
-
-def _bad_country(value: str) -> str:
     upper = value.upper()
     if upper in COUNTRY_CODES:
         raise FieldError(f"{show(value)} must be upper case: {upper!r}")
@@ -309,8 +306,10 @@ def _bad_country(value: str) -> str:
 def indicator(term_type: str) -> Callable[[Value], str]:
     """An indicator already in the form `protocol.indicators.normalise` gives it."""
 
+    is_canonical = indicators.canonical_check(term_type)
+
     def check(value: Value) -> str:
-        if type(value) is str and indicators.is_canonical(term_type, value):
+        if type(value) is str and is_canonical(value):
             return value
         if type(value) is not str:
             raise wrong_type("text", value)

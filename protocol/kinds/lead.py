@@ -148,8 +148,8 @@ def _subject_value(subject_type: str, value: str) -> str:
     """The canonical wire form of a subject value (Rule 2)."""
     if subject_type in _FREE_FORM_SUBJECTS:
         collapsed = unicodedata.normalize("NFC", " ".join(value.split()))
-        _subject_label(collapsed)  # also proves the indicator normaliser accepts it
-        fields.canonical_indicator(SUBJECT_TYPES[subject_type], collapsed)
+        _subject_label(collapsed)
+        fields.canonical_indicator(SUBJECT_TYPES[subject_type], collapsed)  # so index_terms cannot fail
         return collapsed
     return fields.canonical_indicator(SUBJECT_TYPES[subject_type], value)
 
@@ -178,8 +178,10 @@ _CANONICAL: Final[Mapping[str, Callable[[str], bool]]] = {
 
 
 def _subjects(value: Value) -> tuple[Subject, ...]:
-    """The subjects list. A lead can carry MAX_SUBJECTS of them, so canonical lists take a short path
-    here, and anything else goes to the general checks, which find and name the problem."""
+    """The subjects list, with a short path for canonical lists (a lead may carry MAX_SUBJECTS).
+
+    Anything the short path does not accept goes to the general checks, which find and name the problem.
+    """
     if type(value) is list and 0 < len(value) <= MAX_SUBJECTS:
         subjects = []
         seen = set()

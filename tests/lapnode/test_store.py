@@ -179,9 +179,7 @@ async def test_log_keeps_source_hops_and_moves_the_cursor_with_the_commit(store:
     peer = identity("peer")
     await store.peers.add(peer.public_key.raw, "127.0.0.1:9", now_ms=T0, category="enforcement")
     records = chain(identity("alice"), 3)
-    await store.ingest(
-        [r.wire for r in records], source=peer.public_key.raw, hops=[0, 1, 2], cursor=42
-    )
+    await store.ingest([r.wire for r in records], source=peer.public_key.raw, hops=[0, 1, 2], cursor=42)
     log = await store.read_log(0, limit=10)
     assert [(e.position, e.hops, e.source) for e in log] == [
         (1, 0, peer.public_key.raw),

@@ -19,6 +19,7 @@ from protocol.errors import SchemaError
 from protocol.kinds import (
     KNOWN_KINDS,
     SCHEMA_VERSIONS,
+    Body,
     ContactBody,
     LeadBody,
     OpaqueBody,
@@ -63,9 +64,9 @@ def test_known_kinds_and_versions() -> None:
     ("kind", "body_type"), [("contact", ContactBody), ("lead", LeadBody), ("trend", TrendBody)]
 )
 def test_dispatch(kind: str, body_type: type) -> None:
-    body = parse(kind, MINIMAL[kind])
-    assert type(body) is body_type
+    body: Body = parse(kind, MINIMAL[kind])
     assert body.kind == kind
+    assert type(body) is body_type
 
 
 # Redaction: committed names the author committed to; fields holds what is disclosed.

@@ -98,6 +98,7 @@ def test_minimal_contact() -> None:
 TOPICS = "do-not-call, email-spam, fraud, malware, phishing, sms-spam, telemarketing"
 NOT_COUNTRY = "is not an ISO 3166-1 alpha-2 country code"
 PHONE_HINT = "is not a valid phone number: write + and the country code, then 6-15 digits in all"
+
 DELETE = object()
 
 REFUSALS: list[tuple[str, Any, str]] = [

@@ -148,7 +148,10 @@ def test_redacted_subjects_are_not_indexed() -> None:
     assert not [term for term in body.index_terms() if term[0] in ("domain", "ip", "url")]
 
 
-VIOLATIONS = "do-not-call, fraud, identity-theft, malware, other, phishing, spoofing, telemarketing, unsolicited-email, unsolicited-sms"
+VIOLATIONS = (
+    "do-not-call, fraud, identity-theft, malware, other, phishing, spoofing, telemarketing,"
+    " unsolicited-email, unsolicited-sms"
+)
 SUBJECT_TYPES = "asn, domain, email, ip, message-hash, name, payment-account, phone, url"
 NOT_COUNTRY = "is not an ISO 3166-1 alpha-2 country code"
 BAD_DIGEST = "is not 'sha256:' or 'blake2b:' and the hex digest"
@@ -156,6 +159,7 @@ NOT_LDH = "is not a valid domain: labels are letters, digits and inner hyphens"
 PHONE_HINT = "is not a valid phone number: write + and the country code, then 6-15 digits in all"
 NO_SCHEME = "is not a valid URL: it needs a scheme and a host, like https://example.com/"
 ASSISTANCE = "enforcement, information, investigation, none, takedown"
+
 DELETE = object()
 SUBJECT = {"type": "domain", "value": "pharma-example.com"}
 
