@@ -11,7 +11,6 @@ Rule 4: no clock and no randomness here: creation time and salts come in as argu
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from protocol import codec
 from protocol.codec import Value
 from protocol.errors import InvalidRecord, ProtocolError, SchemaError
 from protocol.kinds import Body, parse_body
-from protocol.scope import MAX_TIME_MS, Scope
+from protocol.scope import MAX_TIME_MS, Scope, scope_from_canonical
 
 RecordId = NewType("RecordId", bytes)
 KeyLookup = Callable[[bytes], PublicKey]
@@ -244,15 +243,9 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 
 def _scope_from_wire(wire: Value) -> Scope:
-    # Most records of a feed share a handful of scopes; parsing one is a third of header parsing.
     if not isinstance(wire, dict):
         raise SchemaError("scope: not a map")
-    return _cached_scope(codec.encode_decoded(wire))
-
-
-@functools.lru_cache(maxsize=1024)
-def _cached_scope(encoded: bytes) -> Scope:
-    return Scope.from_wire(codec.decode(encoded, max_size=MAX_RECORD_SIZE))
+    return scope_from_canonical(codec.encode_decoded(wire))
 
 
 def _parse_header(value: Value) -> Header:

@@ -22,8 +22,6 @@ from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import RECORDS_SENT
 from lapnode.policy import Recipient, decide
 from lapnode.store import LogEntry, Peer, Store
-from protocol.envelope import decode_unverified
-from protocol.errors import ProtocolError
 from protocol.gossip import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
@@ -143,19 +141,13 @@ class Feed:
         for entry in entries:
             if entry.source == self._recipient.key:
                 continue
-            try:
-                # These bytes were verified when they were stored (Store.ingest); this only reads them.
-                header = decode_unverified(entry.wire, network=self._store.network).unverified_header
-            except ProtocolError:
-                log.error("stored record at log position %d no longer decodes; skipped", entry.position)
+            if kinds and entry.kind not in kinds:
                 continue
-            if kinds and header.kind not in kinds:
+            if in_ranges(entry.seq, vector.get(entry.author, ())):
                 continue
-            if in_ranges(header.seq, vector.get(header.author, ())):
-                continue
-            decision = decide(header, self._recipient, now_ms=now_ms, our_key=self._our_key, hops=entry.hops)
+            decision = decide(entry, self._recipient, now_ms=now_ms, our_key=self._our_key, hops=entry.hops)
             if decision.send:
-                hops_out = 0 if header.author == self._our_key else entry.hops + 1
+                hops_out = 0 if entry.author == self._our_key else entry.hops + 1
                 items.append(FeedItem(entry.position, hops_out, entry.wire))
                 size += len(entry.wire)
         return items, size

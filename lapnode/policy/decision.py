@@ -9,15 +9,29 @@ Rule 3: a decision carries every reason, so an operator can see why a record was
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
-from protocol.envelope import Header
+from protocol.scope import Scope
 
 # Records may not be released this early or held this late; a small allowance for clock skew between
 # nodes (DESIGN-NOTES 6) is applied only in the record's favour of being withheld.
 CLOCK_SKEW_MS: Final = 60_000
 LAW_ENFORCEMENT: Final = frozenset({"enforcement", "government"})
 _NEVER_RELAYED: Final = frozenset({"amber+strict", "red"})
+
+
+class Disclosable(Protocol):
+    """What the decision reads of a record: its author and its signed scope (a verified Header has
+    both; so does a store LogEntry, copied from the verified header)."""
+
+    @property
+    def author(self) -> bytes: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def scope(self) -> Scope: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +54,7 @@ class Decision:
         return self.action == "send"
 
 
-def decide(header: Header, recipient: Recipient, *, now_ms: int, our_key: bytes, hops: int) -> Decision:
+def decide(header: Disclosable, recipient: Recipient, *, now_ms: int, our_key: bytes, hops: int) -> Decision:
     """Whether the record with this (verified) header may go from this node to `recipient`.
 
     `hops` is how many relays the record passed before it reached us (0 if we are its author or got
@@ -69,7 +83,7 @@ def decide(header: Header, recipient: Recipient, *, now_ms: int, our_key: bytes,
     return Decision("send", ("named member",) if named else ("within the author's scope",))
 
 
-def _audience_reasons(header: Header, recipient: Recipient) -> list[str]:
+def _audience_reasons(header: Disclosable, recipient: Recipient) -> list[str]:
     scope = header.scope
     reasons = []
     if scope.members and not scope.categories:

@@ -28,6 +28,7 @@ from lapnode.store.verifier import Verifier
 from lapnode.store.writer import Origin, WriteOutcome, author_ids, write_records
 from protocol.envelope import Record, RecordId
 from protocol.gossip import Ranges
+from protocol.scope import Scope, scope_from_canonical
 
 
 class RecordNotFound(LapnodeError):
@@ -56,10 +57,19 @@ _HOLDINGS = text(
 
 @dataclass(frozen=True)
 class LogEntry:
+    """One record in this node's log, with what a feed needs to decide on it without decoding it.
+
+    The fields were taken from the verified header when the record was stored.
+    """
+
     position: int
     hops: int
     source: bytes | None
     wire: bytes
+    author: bytes
+    seq: int
+    kind: str
+    scope: Scope
 
 
 @dataclass(frozen=True)
@@ -176,15 +186,31 @@ class Store:
     async def read_log(self, after: int, *, limit: int) -> list[LogEntry]:
         """Log entries after a position, in log order. The bytes were verified when they were stored."""
         query = (
-            select(records.c.id, records.c.hops, peers.c.key, records.c.wire)
-            .select_from(records.outerjoin(peers, records.c.source_id == peers.c.id))
+            select(
+                records.c.id,
+                records.c.hops,
+                peers.c.key,
+                records.c.wire,
+                authors.c.key,
+                records.c.seq,
+                records.c.kind,
+                records.c.scope,
+            )
+            .select_from(
+                records.join(authors, records.c.author_id == authors.c.id).outerjoin(
+                    peers, records.c.source_id == peers.c.id
+                )
+            )
             .where(records.c.id > after)
             .order_by(records.c.id)
             .limit(limit)
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [LogEntry(row[0], row[1], row[2], row[3]) for row in rows]
+        return [
+            LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], scope_from_canonical(row[7]))
+            for row in rows
+        ]
 
     async def holdings(self) -> dict[bytes, Ranges]:
         """Per author, the sequence numbers held, as ranges (SPEC §6.5)."""

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lapnode.store.schema import authors, equivocations, records, terms
 from protocol.envelope import Record, RecordId
+from protocol.scope import canonical_scope
 
 _PARAMS_PER_STATEMENT = 500
 
@@ -205,6 +206,7 @@ async def _insert(
             r.header.kind,
             r.header.created,
             r.header.scope.tlp,
+            canonical_scope(r.header.scope),
             r.header.scope.expires,
             now_ms,
             r.body.search_text().casefold(),
@@ -216,12 +218,12 @@ async def _insert(
     ]
     await _bulk_insert(conn, records, _RECORD_COLUMNS, rows)
     term_rows = [
-        (first + offset, term_type, value)
+        (value, term_type, first + offset)
         for offset, record in enumerate(batch)
         for term_type, value in set(record.body.index_terms())
     ]
     if term_rows:
-        await _bulk_insert(conn, terms, ("record_id", "term_type", "value"), term_rows)
+        await _bulk_insert(conn, terms, ("value", "term_type", "record_id"), term_rows)
 
 
 _RECORD_COLUMNS = (
@@ -233,6 +235,7 @@ _RECORD_COLUMNS = (
     "kind",
     "created",
     "tlp",
+    "scope",
     "expires",
     "received_at",
     "search_text",

@@ -1,4 +1,4 @@
-"""initial schema
+"""Initial schema: authors, records, index terms, equivocation evidence.
 
 Revision ID: 0001
 Revises: (none)
@@ -14,13 +14,13 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+_ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
         "authors",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", _ROW_ID, autoincrement=True, nullable=False),
         sa.Column("key", sa.LargeBinary(length=32), nullable=False),
         sa.Column("frozen_at", sa.BigInteger(), nullable=True),
         sa.Column("frozen_reason", sa.Text(), nullable=True),
@@ -29,72 +29,52 @@ def upgrade() -> None:
     )
     op.create_table(
         "equivocations",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("author_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", _ROW_ID, autoincrement=True, nullable=False),
+        sa.Column("author_id", _ROW_ID, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("first_rid", sa.LargeBinary(length=32), nullable=False),
         sa.Column("second_rid", sa.LargeBinary(length=32), nullable=False),
         sa.Column("detected_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["author_id"],
-            ["authors.id"],
-        ),
+        sa.ForeignKeyConstraint(["author_id"], ["authors.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "records",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", _ROW_ID, autoincrement=True, nullable=False),
         sa.Column("rid", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("author_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("author_id", _ROW_ID, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("prev", sa.LargeBinary(length=32), nullable=True),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("created", sa.BigInteger(), nullable=False),
         sa.Column("tlp", sa.String(length=16), nullable=False),
+        sa.Column("scope", sa.LargeBinary(), nullable=False),
         sa.Column("expires", sa.BigInteger(), nullable=True),
         sa.Column("received_at", sa.BigInteger(), nullable=False),
         sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("wire", sa.LargeBinary(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["author_id"],
-            ["authors.id"],
-        ),
+        sa.ForeignKeyConstraint(["author_id"], ["authors.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.create_index("ix_records_author_seq", ["author_id", "seq"], unique=False)
-        batch_op.create_index("ix_records_created", ["created"], unique=False)
-        batch_op.create_index("ix_records_kind_created", ["kind", "created"], unique=False)
-        batch_op.create_index("ix_records_rid", ["rid"], unique=True)
-
+    op.create_index("ix_records_rid", "records", ["rid"], unique=True)
+    op.create_index("ix_records_author_seq", "records", ["author_id", "seq"])
+    op.create_index("ix_records_created", "records", ["created"])
     op.create_table(
         "terms",
-        sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("term_type", sa.String(length=16), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("term_type", sa.String(length=16), nullable=False),
+        sa.Column("record_id", _ROW_ID, nullable=False),
         sa.ForeignKeyConstraint(["record_id"], ["records.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("value", "term_type", "record_id"),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("terms", schema=None) as batch_op:
-        batch_op.create_index("ix_terms_record", ["record_id"], unique=False)
-        batch_op.create_index("ix_terms_value", ["value", "term_type"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("terms", schema=None) as batch_op:
-        batch_op.drop_index("ix_terms_value")
-        batch_op.drop_index("ix_terms_record")
-
     op.drop_table("terms")
-    with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.drop_index("ix_records_rid")
-        batch_op.drop_index("ix_records_kind_created")
-        batch_op.drop_index("ix_records_created")
-        batch_op.drop_index("ix_records_author_seq")
-
+    op.drop_index("ix_records_created", "records")
+    op.drop_index("ix_records_author_seq", "records")
+    op.drop_index("ix_records_rid", "records")
     op.drop_table("records")
     op.drop_table("equivocations")
     op.drop_table("authors")
