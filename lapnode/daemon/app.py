@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> web.Application:
 def _lifecycle(settings: Settings):  # type: ignore[no-untyped-def]
     async def context(app: web.Application) -> AsyncIterator[None]:
         store = await Store.open(settings.database_url, network=settings.network)
+        store.warm_up()
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
         node = Node(settings.identity, store, settings.network, http)
         manager = SubscriptionManager(node)
@@ -94,7 +95,9 @@ async def gossip_handler(request: web.Request) -> web.StreamResponse:
             await Feed(node.store, channel, peer, node.key, stats).serve()
         finally:
             PEERS_CONNECTED.dec()
-            await node.store.peers.note_activity(peer_key, now_ms=now_ms(), sent=stats.sent)
+            # The stats outlive the connection; move what they counted into the peer book exactly once.
+            sent, stats.sent = stats.sent, 0
+            await node.store.peers.note_activity(peer_key, now_ms=now_ms(), sent=sent)
     except ChannelClosed as exc:
         if peer_key is None:
             HANDSHAKE_FAILURES.inc()

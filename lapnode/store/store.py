@@ -23,6 +23,7 @@ from lapnode.errors import LapnodeError
 from lapnode.store.engine import IMMEDIATE, StoreError, create_engine, migrate
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.queries import QueryFilters, build_query, id_range
+from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
 from lapnode.store.verifier import Verifier
 from lapnode.store.writer import Origin, WriteOutcome, author_ids, write_records
@@ -128,6 +129,10 @@ class Store:
             raise StoreError(f"cannot open the store at {_safe_url(url)}: {_short(exc)}") from exc
         return cls(engine, Verifier(network))
 
+    def warm_up(self) -> None:
+        """Start the verification workers now (a daemon or a bulk import), not on the first big batch."""
+        self._verifier.warm_up()
+
     async def close(self) -> None:
         self._verifier.close()
         await self._engine.dispose()
@@ -152,7 +157,7 @@ class Store:
         position = 0
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
-            async for chunk in self._verifier.verify_chunks(raws):
+            async for chunk in self._verifier.verify_rows(raws):
                 verified = []
                 for result in chunk:
                     if isinstance(result, str):
@@ -250,7 +255,7 @@ class Store:
             row = head.first()
             seq, prev = (row.seq + 1, RecordId(row.rid)) if row else (1, None)
             record = build(seq, prev)
-            outcome = await write_records(conn, [record], now_ms=_now_ms())
+            outcome = await write_records(conn, [RecordRow.of(record)], now_ms=_now_ms())
             if record.id not in outcome.stored:
                 raise StoreError(outcome.refused.get(record.id, "the new record was not stored"))
         self._log_grew.set()

@@ -1,38 +1,45 @@
 """Verifying records in bulk on every core.
 
-Rule 1: this is the only way bytes from outside become `Record`s in lapnode: it calls
+Rule 1: this is the only way bytes from outside become records in lapnode: every path calls
 protocol.envelope.verify_record and nothing else, so there is one verifier for every entry.
-Rule 2: PyNaCl releases the GIL while it checks a signature, so a small thread pool verifies on both
-cores while the event loop keeps serving (LESSONS.md: 1.8 times one thread on two cores).
+Rule 2: small batches (a CLI command, a live push) are verified in the calling process. Large batches
+(catch-up, bundle import, benchmarks) go to a pool of worker processes, one per core: decoding and
+schema checks are Python and hold the GIL, so threads would leave the second core idle. Workers return
+`RecordRow`s, the stored form, which is all the writer needs.
+Rule 3: workers ignore SIGINT (the daemon decides when to stop) and are shut down with the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Final
 
 from keys.errors import CryptoError
 from keys.identity import PublicKey
+from lapnode.store.rows import RecordRow
 from protocol.envelope import Record, verify_record
 from protocol.errors import ProtocolError
 
-CHUNK: Final = 256
+CHUNK: Final = 500
+# Below this many records a batch is verified in-process: shipping it to a worker costs more.
+POOL_THRESHOLD: Final = 2 * CHUNK
 _MAX_CACHED_KEYS: Final = 100_000
 
+Verified = RecordRow | str
 
-class Verifier:
-    def __init__(self, network: str, *, threads: int = 2) -> None:
-        self.network = network
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="verify")
+
+class _Keys:
+    """Cache of authors' public keys: building one decodes a curve point, and a network has few authors."""
+
+    def __init__(self) -> None:
         self._keys: dict[bytes, PublicKey] = {}
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-    def _key_for(self, raw: bytes) -> PublicKey:
-        # Building a PublicKey decodes the curve point; a network has few authors, so cache them.
+    def __call__(self, raw: bytes) -> PublicKey:
         key = self._keys.get(raw)
         if key is None:
             key = PublicKey(raw)
@@ -40,24 +47,72 @@ class Verifier:
                 self._keys[raw] = key
         return key
 
+
+def _verify(raw: bytes, network: str, keys: _Keys) -> Record | str:
+    try:
+        return verify_record(raw, network=network, key_for=keys)
+    except (ProtocolError, CryptoError) as exc:
+        return str(exc) or type(exc).__name__
+
+
+def _rows(raws: Sequence[bytes], network: str, keys: _Keys) -> list[Verified]:
+    results: list[Verified] = []
+    for raw in raws:
+        verified = _verify(raw, network, keys)
+        results.append(verified if isinstance(verified, str) else RecordRow.of(verified))
+    return results
+
+
+_WORKER_KEYS = _Keys()
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_rows(raws: list[bytes], network: str) -> list[Verified]:
+    return _rows(raws, network, _WORKER_KEYS)
+
+
+class Verifier:
+    def __init__(self, network: str, *, workers: int | None = None) -> None:
+        self.network = network
+        self._workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        self._pool: ProcessPoolExecutor | None = None
+        self._keys = _Keys()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def warm_up(self) -> None:
+        """Start the worker processes now rather than on the first large batch."""
+        if self._workers > 1 and self._pool is None:
+            # spawn, not fork: the daemon has threads (the database driver's), which fork would copy
+            # in whatever state they are in.
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_worker_init)
+            for future in [self._pool.submit(_worker_init) for _ in range(self._workers)]:
+                future.result()
+
     def verify_one(self, raw: bytes) -> Record | str:
         """The verified record, or a one-line reason it was rejected."""
-        try:
-            return verify_record(raw, network=self.network, key_for=self._key_for)
-        except (ProtocolError, CryptoError) as exc:
-            return str(exc) or type(exc).__name__
+        return _verify(raw, self.network, self._keys)
 
-    def _verify_chunk(self, raws: Sequence[bytes]) -> list[Record | str]:
-        return [self.verify_one(raw) for raw in raws]
+    async def verify_rows(self, raws: Sequence[bytes]) -> AsyncIterator[list[Verified]]:
+        """Stored forms (or rejection reasons) in input order, one chunk at a time.
 
-    async def verify_chunks(self, raws: Sequence[bytes]) -> AsyncIterator[list[Record | str]]:
-        """Results in input order, one chunk at a time, as soon as each chunk is verified.
-
-        Every chunk is queued at once, so the caller can store chunk n while the pool verifies n+1.
+        Every chunk is queued at once, so the caller can store chunk n while workers verify n+1.
         """
+        if len(raws) < POOL_THRESHOLD or self._workers <= 1:
+            yield _rows(raws, self.network, self._keys)
+            return
+        self.warm_up()
+        assert self._pool is not None
         loop = asyncio.get_running_loop()
         futures = [
-            loop.run_in_executor(self._pool, self._verify_chunk, raws[i : i + CHUNK])
+            loop.run_in_executor(self._pool, _worker_rows, list(raws[i : i + CHUNK]), self.network)
             for i in range(0, len(raws), CHUNK)
         ]
         try:
@@ -66,6 +121,3 @@ class Verifier:
         finally:
             for future in futures:
                 future.cancel()
-
-    async def verify_many(self, raws: Sequence[bytes]) -> list[Record | str]:
-        return [item async for chunk in self.verify_chunks(raws) for item in chunk]

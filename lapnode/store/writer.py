@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, records, terms
-from protocol.envelope import Record, RecordId
-from protocol.scope import canonical_scope
+from protocol.envelope import RecordId
 
 _PARAMS_PER_STATEMENT = 500
 
@@ -84,11 +84,11 @@ LOCAL = Origin()
 
 
 async def write_records(
-    conn: AsyncConnection, batch: Sequence[Record], *, now_ms: int, origin: Origin = LOCAL
+    conn: AsyncConnection, batch: Sequence[RecordRow], *, now_ms: int, origin: Origin = LOCAL
 ) -> WriteOutcome:
     """Store verified records. The caller holds a write transaction on `conn`."""
     outcome = WriteOutcome()
-    unique: dict[bytes, Record] = {}
+    unique: dict[bytes, RecordRow] = {}
     for record in batch:
         if record.id in unique:
             outcome.duplicates += 1
@@ -96,44 +96,42 @@ async def write_records(
             unique[record.id] = record
     known = await _known_ids(conn, list(unique))
     outcome.duplicates += len(known)
-    fresh = sorted(
-        (r for rid, r in unique.items() if rid not in known), key=lambda r: (r.header.author, r.header.seq)
-    )
+    fresh = sorted((r for rid, r in unique.items() if rid not in known), key=lambda r: (r.author, r.seq))
     if not fresh:
         return outcome
-    ids = await author_ids(conn, (r.header.author for r in fresh))
+    ids = await author_ids(conn, (r.author for r in fresh))
     frozen = await frozen_authors(conn, ids.values())
     held = await _neighbours(conn, fresh, ids)
-    accepted: list[Record] = []
+    accepted: list[RecordRow] = []
     for record in fresh:
-        author_id = ids[record.header.author]
+        author_id = ids[record.author]
         if author_id in frozen:
             outcome.refused[record.id] = "the author's feed is frozen after an equivocation"
             continue
         conflict = _conflict(record, author_id, held)
-        held.setdefault((author_id, record.header.seq), []).append(_Held(record.id, record.header.prev))
+        held.setdefault((author_id, record.seq), []).append(_Held(record.id, record.prev))
         accepted.append(record)
         if conflict is not None:
             seq, first = conflict
             await _freeze(conn, author_id, seq, first, record.id, now_ms=now_ms)
             frozen.add(author_id)
-            outcome.frozen.add(record.header.author)
+            outcome.frozen.add(record.author)
     await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
     outcome.stored.extend(r.id for r in accepted)
     return outcome
 
 
 def _conflict(
-    record: Record, author_id: int, held: dict[tuple[int, int], list[_Held]]
+    record: RecordRow, author_id: int, held: dict[tuple[int, int], list[_Held]]
 ) -> tuple[int, bytes] | None:
     """The (seq, record id) that `record` contradicts, if any."""
-    seq = record.header.seq
+    seq = record.seq
     for other in held.get((author_id, seq), []):
         if other.rid != record.id:
             return seq, other.rid
-    if record.header.prev is not None:
+    if record.prev is not None:
         for before in held.get((author_id, seq - 1), []):
-            if before.rid != record.header.prev:
+            if before.rid != record.prev:
                 return seq - 1, before.rid
     for after in held.get((author_id, seq + 1), []):
         if after.prev != record.id:
@@ -150,14 +148,14 @@ async def _known_ids(conn: AsyncConnection, rids: list[bytes]) -> set[bytes]:
 
 
 async def _neighbours(
-    conn: AsyncConnection, fresh: Sequence[Record], ids: dict[bytes, int]
+    conn: AsyncConnection, fresh: Sequence[RecordRow], ids: dict[bytes, int]
 ) -> dict[tuple[int, int], list[_Held]]:
     """Records already held at seq-1 .. seq+1 of every incoming record, by (author, seq)."""
     spans: dict[int, tuple[int, int]] = {}
     for record in fresh:
-        author_id = ids[record.header.author]
-        low, high = spans.get(author_id, (record.header.seq, record.header.seq))
-        spans[author_id] = (min(low, record.header.seq), max(high, record.header.seq))
+        author_id = ids[record.author]
+        low, high = spans.get(author_id, (record.seq, record.seq))
+        spans[author_id] = (min(low, record.seq), max(high, record.seq))
     held: dict[tuple[int, int], list[_Held]] = {}
     items = list(spans.items())
     for start in range(0, len(items), 50):
@@ -189,7 +187,7 @@ async def _freeze(
 
 
 async def _insert(
-    conn: AsyncConnection, batch: Sequence[Record], ids: dict[bytes, int], *, now_ms: int, origin: Origin
+    conn: AsyncConnection, batch: Sequence[RecordRow], ids: dict[bytes, int], *, now_ms: int, origin: Origin
 ) -> None:
     if not batch:
         return
@@ -200,16 +198,16 @@ async def _insert(
         (
             first + offset,
             r.id,
-            ids[r.header.author],
-            r.header.seq,
-            r.header.prev,
-            r.header.kind,
-            r.header.created,
-            r.header.scope.tlp,
-            canonical_scope(r.header.scope),
-            r.header.scope.expires,
+            ids[r.author],
+            r.seq,
+            r.prev,
+            r.kind,
+            r.created,
+            r.tlp,
+            r.scope,
+            r.expires,
             now_ms,
-            r.body.search_text().casefold(),
+            r.search_text,
             r.wire,
             origin.hops.get(r.id, 0),
             origin.source_id,
@@ -220,7 +218,7 @@ async def _insert(
     term_rows = [
         (value, term_type, first + offset)
         for offset, record in enumerate(batch)
-        for term_type, value in set(record.body.index_terms())
+        for term_type, value in record.terms
     ]
     if term_rows:
         await _bulk_insert(conn, terms, ("value", "term_type", "record_id"), term_rows)

@@ -1,0 +1,46 @@
+"""The stored form of a verified record: what the writer needs, and nothing a worker cannot send back.
+
+Rule 1: a RecordRow is only ever made from a `protocol.envelope.Record`, which only verification makes,
+so a row always stands for a verified record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.envelope import Record, RecordId
+from protocol.scope import canonical_scope
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    id: RecordId
+    author: bytes
+    seq: int
+    prev: RecordId | None
+    kind: str
+    created: int
+    tlp: str
+    scope: bytes
+    expires: int | None
+    search_text: str
+    terms: frozenset[tuple[str, str]]
+    wire: bytes
+
+    @classmethod
+    def of(cls, record: Record) -> RecordRow:
+        header = record.header
+        return cls(
+            id=record.id,
+            author=header.author,
+            seq=header.seq,
+            prev=header.prev,
+            kind=header.kind,
+            created=header.created,
+            tlp=header.scope.tlp,
+            scope=canonical_scope(header.scope),
+            expires=header.scope.expires,
+            search_text=record.body.search_text().casefold(),
+            terms=frozenset(record.body.index_terms()),
+            wire=record.wire,
+        )
