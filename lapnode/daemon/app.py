@@ -49,8 +49,9 @@ def create_app(settings: Settings) -> web.Application:
 
 def _lifecycle(settings: Settings):  # type: ignore[no-untyped-def]
     async def context(app: web.Application) -> AsyncIterator[None]:
+        # Verification workers start with the first large batch (a catch-up), not here: most nodes of a
+        # federation never need them, and twenty daemons on one host should not start forty processes.
         store = await Store.open(settings.database_url, network=settings.network)
-        store.warm_up()
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
         node = Node(settings.identity, store, settings.network, http)
         manager = SubscriptionManager(node)
