@@ -121,7 +121,7 @@ def _to_wire(message: Message) -> dict[str, Value]:
         return {
             "t": "sub",
             "cursor": message.cursor,
-            "kinds": sorted(message.kinds),
+            "kinds": sorted(set(message.kinds)),
             "vector": [
                 [author, [list(r) for r in ranges]] for author, ranges in sorted(message.vector.items())
             ],
@@ -152,16 +152,20 @@ def _parse_subscribe(value: Mapping[str, Value]) -> Subscribe:
     kinds, vector = value["kinds"], value["vector"]
     if not (isinstance(kinds, list) and len(kinds) <= MAX_KINDS and all(isinstance(k, str) for k in kinds)):
         raise SchemaError("sub.kinds must be a short list of kind names")
+    if kinds != sorted(set(kinds)):
+        raise SchemaError("sub.kinds must be sorted and without duplicates")  # SPEC §6.4: one encoding
     if not (isinstance(vector, list) and len(vector) <= MAX_VECTOR_AUTHORS):
         raise SchemaError("sub.vector must be a list of [author, ranges]")
     parsed: dict[bytes, Ranges] = {}
+    previous = b""
     for entry in vector:
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], bytes)):
             raise SchemaError("sub.vector entries must be [author, ranges]")
         author, ranges = entry
-        if len(author) != 32 or author in parsed:
-            raise SchemaError("sub.vector has a bad or repeated author")
+        if len(author) != 32 or author <= previous:
+            raise SchemaError("sub.vector authors must be 32-byte keys, sorted and not repeated")
         parsed[author] = _parse_ranges(ranges)
+        previous = author
     return Subscribe(_position(value["cursor"], "sub.cursor"), tuple(kinds), parsed)
 
 
@@ -190,6 +194,8 @@ def _parse_batch(value: Mapping[str, Value]) -> Batch:
         if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], bytes)):
             raise SchemaError("batch items are [position, hops, record]")
         position, hops = _position(item[0], "item position"), item[1]
+        if position < 1:
+            raise SchemaError("log positions start at 1")
         if type(hops) is not int or not 0 <= hops <= MAX_RELAY_HOPS:
             raise SchemaError("item hops out of range")
         if len(item[2]) > MAX_RECORD_SIZE or position > upto or (parsed and position <= parsed[-1].position):

@@ -38,6 +38,7 @@ async def collect_status(main: web.Application) -> dict[str, object]:
     for peer in await node.store.peers.all():
         subscription = manager.subscriptions.get(peer.key)
         feed = feeds.get(peer.key)
+        session_in, session_out = subscription.session_bytes() if subscription else (None, None)
         peers.append(
             {
                 "node_id": node_id_from_public_key(peer.key),
@@ -55,6 +56,9 @@ async def collect_status(main: web.Application) -> dict[str, object]:
                 "behind_our_feed": max(0, head - feed.position) if feed else None,
                 "score": peer.score,
                 "banned_until": peer.banned_until,
+                # Our subscription to this peer: wire bytes of the current (or last) session.
+                "session_bytes_in": session_in,
+                "session_bytes_out": session_out,
             }
         )
     alarms = [

@@ -17,7 +17,7 @@ import os
 import time
 from typing import Final
 
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from lapnode.errors import LapnodeError
@@ -153,6 +153,10 @@ async def _feed(socket: Socket, session: Session, timeout: float | None) -> int:
         except RemoteProtocolError as exc:
             raise ChannelClosed(f"peer broke the session protocol: {_detail(exc)}", misbehaved=True) from exc
         return len(data)
+    if message.type is WSMsgType.ERROR and isinstance(message.data, WebSocketError):
+        # aiohttp's reader found the peer's bytes at fault: a message over max_msg_size (1009), a
+        # malformed frame (1002) or bad text (1007). That is misbehaviour, not a peer closing.
+        raise ChannelClosed(f"peer broke the WebSocket protocol (code {message.data.code})", misbehaved=True)
     if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
         session.receive_data(None)
         return 0

@@ -22,7 +22,7 @@ import aiohttp
 
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import DUPLICATES_RECEIVED, RECORDS_RECEIVED, RECORDS_REJECTED
-from lapnode.daemon.node import Node
+from lapnode.daemon.node import Node, now_ms
 from lapnode.store import Peer
 from protocol.gossip import MAX_RANGES_PER_AUTHOR, Ack, Batch, CaughtUp, Subscribe
 
@@ -44,6 +44,9 @@ class SubscriptionState:
     failures: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    # Wire bytes of the current session (or the last one, once it ended), handshake included.
+    session_bytes_in: int = 0
+    session_bytes_out: int = 0
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -54,6 +57,13 @@ class Subscription:
         self._node = node
         self.peer = peer
         self.state = SubscriptionState()
+        self._channel: Channel | None = None
+
+    def session_bytes(self) -> tuple[int, int]:
+        """Bytes in and out of the current session, or of the last one once it ended."""
+        if self._channel is not None:
+            return self._channel.bytes_in, self._channel.bytes_out
+        return self.state.session_bytes_in, self.state.session_bytes_out
 
     async def run(self) -> None:
         while True:
@@ -74,7 +84,11 @@ class Subscription:
 
     async def _session(self) -> None:
         peer = await self._node.store.peers.get(self.peer.key)
+        if (peer.banned_until or 0) > now_ms():
+            raise ChannelClosed("peer is refused for misbehaviour; waiting until the ban ends")
+        self.state.caught_up.clear()
         async with self._node.dial(peer) as channel:
+            self._channel = channel
             self.state.connected = True
             vector = await self._node.store.holdings()
             await channel.send(
@@ -93,6 +107,9 @@ class Subscription:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ChannelClosed):
                     await reader
+                self._channel = None
+                self.state.session_bytes_in = channel.bytes_in
+                self.state.session_bytes_out = channel.bytes_out
                 self.state.bytes_in += channel.bytes_in
                 self.state.bytes_out += channel.bytes_out
 

@@ -6,15 +6,18 @@ Rule 2: small batches (a CLI command, a live push) are verified in the calling p
 (catch-up, bundle import, benchmarks) go to a pool of worker processes, one per core: decoding and
 schema checks are Python and hold the GIL, so threads would leave the second core idle. Workers return
 `RecordRow`s, the stored form, which is all the writer needs.
-Rule 3: workers ignore SIGINT (the daemon decides when to stop) and are shut down with the store.
+Rule 3: workers ignore SIGINT (the daemon decides when to stop), are shut down with the store, and
+exit on their own if the daemon dies without shutting them down (SIGKILL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Final
@@ -66,8 +69,32 @@ def _rows(raws: Sequence[bytes], network: str, keys: _Keys) -> list[Verified]:
 _WORKER_KEYS = _Keys()
 
 
+_watching_parent = False
+
+
 def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """End this worker when its parent ends, however it ends.
+
+    A daemon killed with SIGKILL never shuts its pool down, and the pool's queue keeps the workers'
+    pipes open, so without this they would wait forever as orphans. The parent's sentinel becomes
+    readable when the parent exits, however it exits (multiprocessing gives spawned children one).
+    """
+    global _watching_parent
+    parent = multiprocessing.parent_process()
+    if parent is None or _watching_parent:
+        return
+    _watching_parent = True
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _worker_rows(raws: list[bytes], network: str) -> list[Verified]:
