@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import ingest
+from bench import ingest, propagate, sync
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,9 +16,26 @@ def main(argv: list[str] | None = None) -> int:
     ingest_args.add_argument("--records", type=int, default=200_000)
     ingest_args.add_argument("--authors", type=int, default=50)
     ingest_args.add_argument("--batch", type=int, default=1000)
+    sync_args = commands.add_parser("sync", help="two daemons: an empty node catches up with a full one")
+    sync_args.add_argument("--records", type=int, default=100_000)
+    sync_args.add_argument("--authors", type=int, default=50)
+    propagate_args = commands.add_parser(
+        "propagate", help="a random federation of daemons: how fast and how often a record travels"
+    )
+    propagate_args.add_argument("--nodes", type=int, default=20)
+    propagate_args.add_argument("--records", type=int, default=200)
+    propagate_args.add_argument("--rate", type=float, default=10.0, help="records published per second")
+    propagate_args.add_argument("--relay-hops", type=int, default=propagate.DEFAULT_RELAY_HOPS)
+    propagate_args.add_argument("--seed", type=int, default=20)
     args = parser.parse_args(argv)
     if args.name == "ingest":
         asyncio.run(ingest.run(records=args.records, authors=args.authors, batch=args.batch))
+    elif args.name == "sync":
+        sync.run(records=args.records, authors=args.authors)
+    elif args.name == "propagate":
+        return propagate.run(
+            nodes=args.nodes, records=args.records, rate=args.rate, relay_hops=args.relay_hops, seed=args.seed
+        )
     return 0
 
 

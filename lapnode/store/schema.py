@@ -77,7 +77,12 @@ terms = Table(
     metadata,
     Column("value", Text, primary_key=True),
     Column("term_type", String(16), primary_key=True),
-    Column("record_id", RowId, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "record_id",
+        RowId,
+        ForeignKey("records.id", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
     sqlite_with_rowid=False,
 )
 

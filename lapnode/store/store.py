@@ -164,7 +164,8 @@ class Store:
                         rejected.append(Rejection(position, result))
                     else:
                         index.setdefault(result.id, position)
-                        hop_counts.setdefault(result.id, hops[position] if hops is not None else 0)
+                        if hops is not None:
+                            hop_counts.setdefault(result.id, hops[position])
                         verified.append(result)
                     position += 1
                 outcome.merge(await write_records(conn, verified, now_ms=_now_ms(), origin=origin))

@@ -31,12 +31,14 @@ class WriteOutcome:
     duplicates: int = 0
     refused: dict[RecordId, str] = field(default_factory=dict)
     frozen: set[bytes] = field(default_factory=set)
+    relogged: int = 0
 
     def merge(self, other: WriteOutcome) -> None:
         self.stored.extend(other.stored)
         self.duplicates += other.duplicates
         self.refused.update(other.refused)
         self.frozen.update(other.frozen)
+        self.relogged += other.relogged
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ async def write_records(
             unique[record.id] = record
     known = await _known_ids(conn, list(unique))
     outcome.duplicates += len(known)
+    outcome.relogged += await _relog_shorter_paths(conn, known, origin)
     fresh = sorted((r for rid, r in unique.items() if rid not in known), key=lambda r: (r.author, r.seq))
     if not fresh:
         return outcome
@@ -139,12 +142,42 @@ def _conflict(
     return None
 
 
-async def _known_ids(conn: AsyncConnection, rids: list[bytes]) -> set[bytes]:
-    known: set[bytes] = set()
+async def _known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tuple[int, int]]:
+    """For each id already held: its log position and stored hop count."""
+    known: dict[bytes, tuple[int, int]] = {}
     for chunk in _chunks(rids):
-        rows = await conn.execute(select(records.c.rid).where(records.c.rid.in_(chunk)))
-        known.update(row.rid for row in rows)
+        rows = await conn.execute(
+            select(records.c.rid, records.c.id, records.c.hops).where(records.c.rid.in_(chunk))
+        )
+        known.update({row.rid: (row.id, row.hops) for row in rows})
     return known
+
+
+async def _relog_shorter_paths(
+    conn: AsyncConnection, known: dict[bytes, tuple[int, int]], origin: Origin
+) -> int:
+    """Move records that just arrived by a shorter path to the end of the log, with the smaller count.
+
+    A node keeps one copy of a record, and the hop count decides whether it may relay it (SPEC §6.5).
+    If the first copy came the long way, its count may forbid relaying; a later copy straight from the
+    author must lift that, or nodes beyond us within the author's relay limit never get the record.
+    Re-logging gives the record a new position, so every feed considers it again.
+    """
+    shorter = [
+        (position, origin.hops[rid])
+        for rid, (position, hops) in known.items()
+        if rid in origin.hops and origin.hops[rid] < hops
+    ]
+    if not shorter:
+        return 0
+    first = (await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))).scalar_one() + 1
+    for offset, (position, hops) in enumerate(sorted(shorter)):
+        await conn.execute(
+            update(records)
+            .where(records.c.id == position)
+            .values(id=first + offset, hops=hops, source_id=origin.source_id)
+        )
+    return len(shorter)
 
 
 async def _neighbours(

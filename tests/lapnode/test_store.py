@@ -213,3 +213,23 @@ async def test_peer_book(store: Store) -> None:
     assert peer.blocked and not peer.subscribed
     await store.peers.remove(key)
     assert await store.peers.all() == []
+
+
+async def test_a_shorter_path_relogs_the_record_with_the_smaller_hop_count(store: Store) -> None:
+    near, far = identity("near"), identity("far")
+    for peer in (near, far):
+        await store.peers.add(peer.public_key.raw, "127.0.0.1:9", now_ms=T0)
+    records = chain(identity("alice"), 2)
+    await store.ingest([records[0].wire], source=far.public_key.raw, hops=[3], cursor=1)
+    await store.ingest([records[1].wire], source=far.public_key.raw, hops=[3], cursor=2)
+    report = await store.ingest([records[0].wire], source=near.public_key.raw, hops=[0], cursor=1)
+    assert report.stored == [] and report.duplicates == 1
+    log = await store.read_log(0, limit=10)
+    assert [(e.wire, e.hops, e.source) for e in log] == [
+        (records[1].wire, 3, far.public_key.raw),
+        (records[0].wire, 0, near.public_key.raw),
+    ]
+    assert log[-1].position == 3
+    assert await store.query(QueryFilters(indicator="pharma-spam.example")) != []
+    again = await store.ingest([records[0].wire], source=far.public_key.raw, hops=[5], cursor=3)
+    assert again.duplicates == 1 and (await store.read_log(2, limit=10))[0].hops == 0

@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("term_type", sa.String(length=16), nullable=False),
         sa.Column("record_id", _ROW_ID, nullable=False),
-        sa.ForeignKeyConstraint(["record_id"], ["records.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["record_id"], ["records.id"], ondelete="CASCADE", onupdate="CASCADE"),
         sa.PrimaryKeyConstraint("value", "term_type", "record_id"),
         sqlite_with_rowid=False,
     )
