@@ -12,6 +12,7 @@ Rule 2: failures raise `HarnessError` with the tail of the daemon's log, never a
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -207,7 +208,7 @@ class NodeProcess:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port + 1}/status", timeout=5) as answer:
                 report: dict[str, object] = json.load(answer)
                 return report
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):
             return None
 
     def head(self) -> int:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, NewType, TypeGuard
 
+import msgpack
+
 from keys.errors import BadSignature
 from keys.identity import Identity, NodeId, PublicKey, node_id_from_public_key
 from protocol import codec
@@ -154,6 +156,27 @@ def build_record(
     disclosures = {name: [salts[name], value] for name, value in fields.items()}
     wire = codec.encode({"f": disclosures, "h": header_bytes, "s": signature})
     return verify_record(wire, network=network)
+
+
+def peek_record_id(raw: bytes) -> RecordId | None:
+    """The id these bytes would have if they are a record, or None. This is NOT verification.
+
+    For duplicate detection only: a node that already holds a verified record with this id learns
+    nothing more from another copy, whatever the copy's disclosures say. Anything not yet held must
+    still go through `verify_record`.
+    """
+    if len(raw) > MAX_RECORD_SIZE:
+        return None
+    try:
+        outer = msgpack.unpackb(raw, raw=False, strict_map_key=False, max_map_len=8)
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError):
+        return None
+    if not isinstance(outer, dict):
+        return None
+    header_bytes, signature = outer.get("h"), outer.get("s")
+    if not (isinstance(header_bytes, bytes) and isinstance(signature, bytes) and len(signature) == 64):
+        return None
+    return record_id(header_bytes, signature)
 
 
 def decode_unverified(raw: bytes, *, network: str) -> UnverifiedRecord:

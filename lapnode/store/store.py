@@ -26,8 +26,15 @@ from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
 from lapnode.store.verifier import Verifier
-from lapnode.store.writer import Origin, WriteOutcome, author_ids, write_records
-from protocol.envelope import Record, RecordId
+from lapnode.store.writer import (
+    Origin,
+    WriteOutcome,
+    author_ids,
+    known_ids,
+    relog_shorter_paths,
+    write_records,
+)
+from protocol.envelope import Record, RecordId, peek_record_id
 from protocol.gossip import Ranges
 from protocol.scope import Scope, scope_from_canonical
 
@@ -117,6 +124,11 @@ class Store:
         self._verifier = verifier
         self.network = verifier.network
         self.peers = PeerBook(engine)
+        # One watcher per store, however many feeds wait on it: a cached head, refreshed by a query
+        # at most every POLL_INTERVAL (for other processes' writes) and at once after our own commits,
+        # and an event replaced on every growth so that all waiters wake together.
+        self._head = 0
+        self._head_checked = 0.0
         self._log_grew = asyncio.Event()
 
     @classmethod
@@ -154,12 +166,15 @@ class Store:
         outcome = WriteOutcome()
         index: dict[bytes, int] = {}
         hop_counts: dict[bytes, int] = {}
-        position = 0
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
-            async for chunk in self._verifier.verify_rows(raws):
+            todo = await self._skip_held(conn, raws, hops, origin, outcome)
+            done = 0
+            async for chunk in self._verifier.verify_rows([raws[i] for i in todo]):
                 verified = []
                 for result in chunk:
+                    position = todo[done]
+                    done += 1
                     if isinstance(result, str):
                         rejected.append(Rejection(position, result))
                     else:
@@ -167,15 +182,32 @@ class Store:
                         if hops is not None:
                             hop_counts.setdefault(result.id, hops[position])
                         verified.append(result)
-                    position += 1
                 outcome.merge(await write_records(conn, verified, now_ms=_now_ms(), origin=origin))
             if source is not None:
                 await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
-        if outcome.stored:
-            self._log_grew.set()
+        if outcome.stored or outcome.relogged:
+            await self._note_growth()
         rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
         rejected.sort(key=lambda r: r.index)
         return IngestReport(outcome.stored, outcome.duplicates, rejected, sorted(outcome.frozen))
+
+    async def _skip_held(
+        self,
+        conn: AsyncConnection,
+        raws: Sequence[bytes],
+        hops: Sequence[int] | None,
+        origin: Origin,
+        outcome: WriteOutcome,
+    ) -> list[int]:
+        """Positions in `raws` still to verify: copies of records already held are counted as
+        duplicates without verifying them again (on a mesh most arrivals are such copies)."""
+        peeked = [peek_record_id(raw) for raw in raws]
+        held = await known_ids(conn, [rid for rid in peeked if rid is not None])
+        if hops is not None and held:
+            shorter: dict[bytes, int] = {rid: hops[i] for i, rid in enumerate(peeked) if rid in held}
+            outcome.relogged += await relog_shorter_paths(conn, held, Origin(origin.source_id, shorter))
+        outcome.duplicates += sum(1 for rid in peeked if rid in held)
+        return [i for i, rid in enumerate(peeked) if rid is None or rid not in held]
 
     async def _origin(self, conn: AsyncConnection, source: bytes | None, hops: dict[bytes, int]) -> Origin:
         if source is None:
@@ -233,15 +265,26 @@ class Store:
         Records stored by this process wake waiters at once; records stored by another process (the
         CLI publishing while the daemon runs) are seen by polling, every POLL_INTERVAL seconds.
         """
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
-            head = await self.head()
-            remaining = deadline - asyncio.get_running_loop().time()
-            if head > beyond or remaining <= 0:
-                return head
-            self._log_grew.clear()
+            if loop.time() - self._head_checked >= POLL_INTERVAL:
+                await self._note_growth()
+            remaining = deadline - loop.time()
+            if self._head > beyond or remaining <= 0:
+                return self._head
+            grew = self._log_grew
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._log_grew.wait(), min(POLL_INTERVAL, remaining))
+                await asyncio.wait_for(grew.wait(), min(POLL_INTERVAL, remaining))
+
+    async def _note_growth(self) -> None:
+        """Refresh the cached head; wake every waiter if it moved."""
+        self._head_checked = asyncio.get_running_loop().time()
+        head = await self.head()
+        if head > self._head:
+            self._head = head
+            self._log_grew.set()
+            self._log_grew = asyncio.Event()
 
     async def publish(self, author: bytes, build: Callable[[int, RecordId | None], Record]) -> Record:
         """Sign (via `build`) and store this node's next record under the write lock."""
@@ -259,7 +302,7 @@ class Store:
             outcome = await write_records(conn, [RecordRow.of(record)], now_ms=_now_ms())
             if record.id not in outcome.stored:
                 raise StoreError(outcome.refused.get(record.id, "the new record was not stored"))
-        self._log_grew.set()
+        await self._note_growth()
         return record
 
     async def get(self, id_or_prefix: str) -> StoredRecord:

@@ -96,9 +96,9 @@ async def write_records(
             outcome.duplicates += 1
         else:
             unique[record.id] = record
-    known = await _known_ids(conn, list(unique))
+    known = await known_ids(conn, list(unique))
     outcome.duplicates += len(known)
-    outcome.relogged += await _relog_shorter_paths(conn, known, origin)
+    outcome.relogged += await relog_shorter_paths(conn, known, origin)
     fresh = sorted((r for rid, r in unique.items() if rid not in known), key=lambda r: (r.author, r.seq))
     if not fresh:
         return outcome
@@ -142,7 +142,7 @@ def _conflict(
     return None
 
 
-async def _known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tuple[int, int]]:
+async def known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tuple[int, int]]:
     """For each id already held: its log position and stored hop count."""
     known: dict[bytes, tuple[int, int]] = {}
     for chunk in _chunks(rids):
@@ -153,7 +153,7 @@ async def _known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tu
     return known
 
 
-async def _relog_shorter_paths(
+async def relog_shorter_paths(
     conn: AsyncConnection, known: dict[bytes, tuple[int, int]], origin: Origin
 ) -> int:
     """Move records that just arrived by a shorter path to the end of the log, with the smaller count.

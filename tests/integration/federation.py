@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import http.client
 import json
 import os
 import signal
@@ -184,7 +185,7 @@ class NodeProcess:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port + 1}/status", timeout=5) as answer:
                 report: dict[str, object] = json.load(answer)
                 return report
-        except OSError:
+        except (OSError, ValueError, http.client.HTTPException):
             return None
 
     def _report(self) -> dict[str, object]:

@@ -233,3 +233,13 @@ async def test_a_shorter_path_relogs_the_record_with_the_smaller_hop_count(store
     assert await store.query(QueryFilters(indicator="pharma-spam.example")) != []
     again = await store.ingest([records[0].wire], source=far.public_key.raw, hops=[5], cursor=3)
     assert again.duplicates == 1 and (await store.read_log(2, limit=10))[0].hops == 0
+
+
+async def test_a_held_record_is_not_verified_again_and_a_tampered_copy_changes_nothing(store: Store) -> None:
+    record = chain(identity("alice"), 1)[0]
+    await store.ingest([record.wire])
+    tampered = bytearray(record.wire)
+    tampered[-5] ^= 0x01  # inside the disclosures: same header and signature, so the same id
+    report = await store.ingest([bytes(tampered)])
+    assert report.duplicates == 1 and report.stored == [] and report.rejected == []
+    assert (await store.get(record.id.hex())).record.wire == record.wire
