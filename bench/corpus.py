@@ -30,8 +30,9 @@ def _contact(rng: random.Random, n: int) -> dict[str, object]:
     }
 
 
-def _lead(rng: random.Random, n: int) -> dict[str, object]:
-    domain = f"pharma-{n % 5000}.example"
+def lead_document(rng: random.Random, n: int, *, domains: int = 5000) -> dict[str, object]:
+    """A realistic lead body; `n` varies the subjects, among `domains` distinct domains."""
+    domain = f"pharma-{n % domains}.example"
     return {
         "title": f"Pharmacy spam campaign {n}",
         "summary": "Unsolicited email advertising unlicensed medicines, sent through compromised hosts.",
@@ -60,7 +61,7 @@ def _trend(rng: random.Random, n: int) -> dict[str, object]:
     }
 
 
-_MAKERS = (("contact", _contact, 1), ("lead", _lead, 6), ("trend", _trend, 3))
+_MAKERS = (("contact", _contact, 1), ("lead", lead_document, 6), ("trend", _trend, 3))
 
 
 def signed_records(count: int, authors: int, seed: int = 7) -> Iterator[bytes]:

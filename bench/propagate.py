@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.corpus import lead_document
 from bench.federation import Federation, HarnessError, NodeProcess, wait_until
 from bench.report import emit
 from keys.identity import Identity, public_key_from_node_id
@@ -122,23 +123,6 @@ async def wire(nodes: list[NodeProcess], edges: list[Edge]) -> None:
             await store.close()
 
 
-def _document(rng: random.Random, n: int) -> dict[str, object]:
-    domain = f"pharma-{n}.example"
-    return {
-        "title": f"Pharmacy spam campaign {n}",
-        "summary": "Unsolicited email advertising unlicensed medicines, sent through compromised hosts.",
-        "violation_types": ["unsolicited-email", "fraud"],
-        "status": rng.choice(["verified", "suspected"]),
-        "subjects": [
-            {"type": "domain", "value": domain},
-            {"type": "ip", "value": f"198.51.{n % 256}.{(n // 256) % 256}"},
-            {"type": "email", "value": f"sales@{domain}"},
-        ],
-        "victim_locations": rng.sample(_COUNTRIES, 2),
-        "requested_assistance": ["information"],
-    }
-
-
 @dataclass(frozen=True)
 class Published:
     rid: bytes
@@ -160,7 +144,7 @@ async def publish(
         for n in range(records):
             await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
             author = rng.randrange(len(nodes))
-            fields = body_from_document("lead", _document(rng, n))
+            fields = body_from_document("lead", lead_document(rng, n, domains=1_000_000))
             at_ms = time.time_ns() // 1_000_000
             record = await publish_record(
                 stores[author],

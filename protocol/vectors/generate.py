@@ -461,13 +461,14 @@ def render() -> dict[str, str]:
     return {name: json.dumps(doc, indent=2, ensure_ascii=False) + "\n" for name, doc in documents.items()}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m protocol.vectors.generate", description=__doc__)
+def write_or_check(prog: str, doc: str | None, files: Mapping[str, str], argv: Sequence[str] | None) -> int:
+    """The command line both vector generators share: rewrite the files, or with --check compare them."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a file differs")
     arguments = parser.parse_args(argv)
     directory = Path(__file__).parent
     stale = []
-    for name, text in render().items():
+    for name, text in files.items():
         path = directory / name
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
@@ -477,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     verb = "differ" if arguments.check else "rewritten"
     print(f"{', '.join(stale) or 'no files'} {verb}")
     return 1 if arguments.check and stale else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return write_or_check("python -m protocol.vectors.generate", __doc__, render(), argv)
 
 
 if __name__ == "__main__":

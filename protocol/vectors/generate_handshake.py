@@ -11,12 +11,10 @@ Rule 3: pure until `main`: `render()` returns the file text; only `main` touches
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Final
 
 from keys.identity import Identity
@@ -30,6 +28,7 @@ from protocol.session import (
     NeedData,
     Session,
 )
+from protocol.vectors.generate import write_or_check
 
 FILE_NAME: Final = "handshake.json"
 NETWORK: Final = "test-net"
@@ -163,23 +162,7 @@ def render() -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m protocol.vectors.generate_handshake", description=__doc__
-    )
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if the file differs")
-    arguments = parser.parse_args(argv)
-    directory = Path(__file__).parent
-    stale = []
-    for name, text in render().items():
-        path = directory / name
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            continue
-        stale.append(name)
-        if not arguments.check:
-            path.write_text(text, encoding="utf-8")
-    verb = "differ" if arguments.check else "rewritten"
-    print(f"{', '.join(stale) or 'no files'} {verb}")
-    return 1 if arguments.check and stale else 0
+    return write_or_check("python -m protocol.vectors.generate_handshake", __doc__, render(), argv)
 
 
 if __name__ == "__main__":
