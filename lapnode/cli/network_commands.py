@@ -10,6 +10,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
@@ -79,7 +80,7 @@ def _status_from_daemon(home: NodeHome) -> dict[str, object] | None:
     return report
 
 
-def _offline_status(home: NodeHome):  # type: ignore[no-untyped-def]
+def _offline_status(home: NodeHome) -> Callable[[Store], Awaitable[dict[str, object]]]:
     async def collect(store: Store) -> dict[str, object]:
         peers = [_peer_document(peer) for peer in await store.peers.all()]
         alarms = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -47,7 +47,7 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _lifecycle(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         # Verification workers start with the first large batch (a catch-up), not here: most nodes of a
         # federation never need them, and twenty daemons on one host should not start forty processes.
