@@ -13,10 +13,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from lapnode.errors import LapnodeError
 
@@ -76,3 +76,38 @@ def _upgrade(connection: Connection) -> None:
 async def migrate(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+_PG_WRITE_LOCK = 0x1A9_0DE  # an arbitrary key shared by every lapnode writer of one database
+
+
+class WriteTransaction:
+    """A connection in a transaction that holds the write lock from its first statement (Rule 2).
+
+    Every read-then-write goes through this: a deferred SQLite transaction that read first fails at once
+    with "database is locked" if another process wrote in between, whatever the busy timeout.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        conn = await self._engine.connect()
+        conn = await conn.execution_options(**{IMMEDIATE: True})
+        await conn.begin()
+        self._conn = conn
+        if conn.dialect.name == "postgresql":
+            # One writer at a time, as on SQLite: sequence numbers and author rows are read, then written.
+            await conn.execute(select(func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
+        return conn
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._conn is not None
+        try:
+            if exc_type is None:
+                await self._conn.commit()
+            else:
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()

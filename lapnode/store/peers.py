@@ -14,7 +14,7 @@ from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import InputError
-from lapnode.store.engine import IMMEDIATE
+from lapnode.store.engine import WriteTransaction
 from lapnode.store.schema import peers, records
 
 
@@ -82,19 +82,13 @@ class PeerBook:
             "category": category,
             "jurisdiction": jurisdiction,
         }
-        async with self._engine.connect() as conn:
-            # Read, then write: take SQLite's write lock at BEGIN. A deferred transaction that read first
-            # fails at once with "database is locked" if another process (the daemon, a second CLI
-            # command) wrote in between, whatever the busy timeout (SQLITE_BUSY_SNAPSHOT).
-            conn = await conn.execution_options(**{IMMEDIATE: True})
-            await conn.begin()
+        async with WriteTransaction(self._engine) as conn:
             found = (await conn.execute(select(peers.c.id).where(peers.c.key == key))).first()
             if found is None:
                 await conn.execute(insert(peers).values(key=key, added_at=now_ms, **values))
             else:
                 changed = {k: v for k, v in values.items() if v is not None}
                 await conn.execute(update(peers).where(peers.c.id == found.id).values(**changed))
-            await conn.commit()
         return await self.get(key)
 
     async def get(self, key: bytes) -> Peer:

@@ -16,11 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import LapnodeError
-from lapnode.store.engine import IMMEDIATE, StoreError, create_engine, migrate
+from lapnode.store.engine import StoreError, WriteTransaction, create_engine, migrate
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
@@ -109,9 +110,6 @@ class FrozenAuthor:
     frozen_at: int
     reason: str
     evidence: list[tuple[int, bytes, bytes]]
-
-
-_PG_WRITE_LOCK = 0x1A9_0DE  # an arbitrary key shared by every lapnode writer of one database
 
 
 def _now_ms() -> int:
@@ -350,42 +348,12 @@ class Store:
             result.append(StoredRecord(verified, received_at))
         return result
 
-    def _write(self) -> _WriteTransaction:
-        return _WriteTransaction(self._engine)
-
-
-class _WriteTransaction:
-    """A connection in a transaction that holds the write lock from its first statement."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._conn: AsyncConnection | None = None
-
-    async def __aenter__(self) -> AsyncConnection:
-        conn = await self._engine.connect()
-        conn = await conn.execution_options(**{IMMEDIATE: True})
-        await conn.begin()
-        self._conn = conn
-        if conn.dialect.name == "postgresql":
-            # One writer at a time, as on SQLite: sequence numbers and author rows are read, then written.
-            await conn.execute(select(func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
-        return conn
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        assert self._conn is not None
-        try:
-            if exc_type is None:
-                await self._conn.commit()
-            else:
-                await self._conn.rollback()
-        finally:
-            await self._conn.close()
+    def _write(self) -> WriteTransaction:
+        return WriteTransaction(self._engine)
 
 
 def _safe_url(url: str) -> str:
     """The URL without its password: secrets never appear in errors."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 

@@ -97,6 +97,10 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def _worker_ready() -> None:
+    """A task that does nothing: submitting it makes the pool start a worker (see warm_up)."""
+
+
 def _worker_rows(raws: list[bytes], network: str) -> list[Verified]:
     return _rows(raws, network, _WORKER_KEYS)
 
@@ -120,7 +124,8 @@ class Verifier:
             # in whatever state they are in.
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_worker_init)
-            for future in [self._pool.submit(_worker_init) for _ in range(self._workers)]:
+            # The pool starts a worker per submitted task; wait until every one has started.
+            for future in [self._pool.submit(_worker_ready) for _ in range(self._workers)]:
                 future.result()
 
     def verify_one(self, raw: bytes) -> Record | str:
