@@ -3,14 +3,15 @@
 Rule 1: one value has exactly one encoding. Maps have string keys sorted by their UTF-8 bytes, integers
 use the smallest msgpack form, there are no floats, no extension types and no nil except where a schema
 allows it; text is a msgpack str (valid UTF-8), bytes are a msgpack bin.
-Rule 2: `decode` accepts only bytes that `encode` would produce for the decoded value. Key order and key
-types are checked as maps are built, types and depth by one walk, and integer and length widths by
-re-encoding and comparing.
+Rule 2: `decode` accepts only bytes that `encode` would produce for the decoded value. Key order, key
+types, value types and depth are checked by one walk over the decoded value; integer and length widths,
+and duplicate keys, by re-encoding and comparing.
 Rule 3: every limit is explicit: total size, nesting depth, container length.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Final
 
 import msgpack
@@ -24,6 +25,22 @@ INT_MAX: Final = 2**64 - 1
 
 # A decoded canonical value. Kept as Any for the callers; `_check_value` is what guarantees the shape.
 Value = Any
+
+
+_PACKERS = threading.local()
+
+
+def _pack(value: Value) -> bytes:
+    """msgpack.packb without building a Packer per call (a third of its cost on small values).
+
+    One Packer per thread: a Packer has a buffer, and two threads sharing one would mix their bytes.
+    """
+    try:
+        packer = _PACKERS.packer
+    except AttributeError:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    packed: bytes = packer.pack(value)
+    return packed
 
 
 def _refuse_ext(code: int, data: bytes) -> object:
@@ -66,7 +83,7 @@ def _canonicalise(value: Value, depth: int = 0) -> Value:
 def encode(value: Value) -> bytes:
     """Encode a value canonically. Raises Malformed for values outside the profile (floats, sets...)."""
     try:
-        packed: bytes = msgpack.packb(_canonicalise(value), use_bin_type=True, strict_types=False)
+        packed = _pack(_canonicalise(value))
     except UnicodeEncodeError as exc:
         # A str holding a lone surrogate has no UTF-8 form (§2 rule 1).
         raise Malformed("text is not valid Unicode") from exc
@@ -77,18 +94,22 @@ _SCALARS: Final = frozenset({str, bytes, int, bool, type(None)})
 
 
 def _check_value(value: Value, depth: int = 0) -> None:
-    """Refuse types outside the profile and nesting past MAX_DEPTH in a decoded value.
+    """Refuse types outside the profile, nesting past MAX_DEPTH and maps whose keys are not text in
+    strictly increasing order, in one walk over a decoded value.
 
     Hot path (every record, every frame): dispatch on exact types, since msgpack builds exact
-    dict/list/str/bytes/int/bool/None/float objects, and never recurse into a scalar.
+    dict/list/str/bytes/int/bool/None/float objects, and never recurse into a scalar. Maps are decoded
+    into plain dicts (a Python hook per map cost more than the rest of the walk), so a duplicate key
+    has already collapsed here; `decode` catches it when the re-encoding comes out shorter.
     """
     kind = type(value)
-    if kind in _SCALARS:
-        return
     if kind is dict:
+        _check_keys(value)
         items = value.values()
     elif kind is list:
         items = value
+    elif kind in _SCALARS:
+        return
     elif kind is float:
         raise Malformed("floats are not allowed")
     else:
@@ -100,20 +121,24 @@ def _check_value(value: Value, depth: int = 0) -> None:
             _check_value(item, depth + 1)
 
 
-def _checked_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-    """Build a decoded map, refusing non-text keys and keys out of canonical order.
+def _check_keys(value: dict[Any, Any]) -> None:
+    """Keys are text, in canonical order (§2 rule 4).
 
     Python orders str by code point, and UTF-8 preserves code point order, so comparing the decoded
-    keys is comparing their UTF-8 bytes (§2 rule 4). Strictly increasing also rules out duplicates.
+    keys is comparing their UTF-8 bytes. Sorting compares every key with a neighbour, and comparing text
+    with anything else raises TypeError, so one text key plus a successful sort means all are text.
     """
-    previous = None
-    for key, _ in pairs:
-        if type(key) is not str:
-            raise Malformed("map keys must be strings")
-        if previous is not None and key <= previous:
-            raise NonCanonical("map keys are duplicated or not in canonical order")
-        previous = key
-    return dict(pairs)
+    keys = list(value)
+    if not keys:
+        return
+    if type(keys[0]) is not str:
+        raise Malformed("map keys must be strings")
+    try:
+        in_order = keys == sorted(keys)
+    except TypeError:
+        raise Malformed("map keys must be strings") from None
+    if not in_order:
+        raise NonCanonical("map keys are duplicated or not in canonical order")
 
 
 def encode_decoded(value: Value) -> bytes:
@@ -121,8 +146,7 @@ def encode_decoded(value: Value) -> bytes:
 
     Only for values built from decoded parts: their maps are already in canonical order.
     """
-    packed: bytes = msgpack.packb(value, use_bin_type=True)
-    return packed
+    return _pack(value)
 
 
 def decode(raw: bytes, *, max_size: int) -> Value:
@@ -138,7 +162,6 @@ def decode(raw: bytes, *, max_size: int) -> Value:
             raw=False,
             use_list=True,
             strict_map_key=False,
-            object_pairs_hook=_checked_map,
             ext_hook=_refuse_ext,
             max_array_len=MAX_CONTAINER_LEN,
             max_map_len=MAX_CONTAINER_LEN,

@@ -37,6 +37,9 @@ ID_SIZE: Final = 32
 MAX_SEQ: Final = 2**63 - 1
 _COMMIT_PERSON: Final = b"lapnode.field.v1"
 _ID_PERSON: Final = b"lapnode.recid.v1"
+# Personalised hash states to copy: copying one costs half as much as setting one up (hot path).
+_COMMIT_HASH: Final = hashlib.blake2b(digest_size=32, person=_COMMIT_PERSON)
+_ID_HASH: Final = hashlib.blake2b(digest_size=32, person=_ID_PERSON)
 _HEADER_KEYS: Final = frozenset(
     {"v", "net", "kind", "schema", "author", "seq", "prev", "created", "scope", "commit"}
 )
@@ -107,13 +110,16 @@ def commitment(name: str, salt: bytes, value: Value, *, decoded: bool = False) -
     rebuilt; this is the verification hot path.
     """
     pair = [name, value]
-    encoded = codec.encode_decoded(pair) if decoded else codec.encode(pair)
-    return hashlib.blake2b(salt + encoded, digest_size=32, person=_COMMIT_PERSON).digest()
+    digest = _COMMIT_HASH.copy()
+    digest.update(salt)
+    digest.update(codec.encode_decoded(pair) if decoded else codec.encode(pair))
+    return digest.digest()
 
 
 def record_id(header_bytes: bytes, signature: bytes) -> RecordId:
     """BLAKE2b-256 over the signed header and its signature: stable under redaction (SPEC §3.4)."""
-    digest = hashlib.blake2b(header_bytes, digest_size=32, person=_ID_PERSON)
+    digest = _ID_HASH.copy()
+    digest.update(header_bytes)
     digest.update(signature)
     return RecordId(digest.digest())
 
@@ -167,13 +173,22 @@ def peek_record_id(raw: bytes) -> RecordId | None:
     """
     if len(raw) > MAX_RECORD_SIZE:
         return None
+    # Step over the disclosures without building them: a canonical envelope is the map f, h, s in
+    # that order, and only h and s make the id.
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=MAX_RECORD_SIZE)
+    unpacker.feed(raw)
     try:
-        outer = msgpack.unpackb(raw, raw=False, strict_map_key=False, max_map_len=8)
-    except (ValueError, TypeError, msgpack.UnpackException, RecursionError):
+        if unpacker.read_map_header() != len(_WIRE_KEYS) or unpacker.unpack() != "f":
+            return None
+        unpacker.skip()
+        if unpacker.unpack() != "h":
+            return None
+        header_bytes = unpacker.unpack()
+        if unpacker.unpack() != "s":
+            return None
+        signature = unpacker.unpack()
+    except (ValueError, TypeError, msgpack.UnpackException, msgpack.OutOfData, RecursionError):
         return None
-    if not isinstance(outer, dict):
-        return None
-    header_bytes, signature = outer.get("h"), outer.get("s")
     if not (isinstance(header_bytes, bytes) and isinstance(signature, bytes) and len(signature) == 64):
         return None
     return record_id(header_bytes, signature)

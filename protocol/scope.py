@@ -194,5 +194,7 @@ def scope_from_canonical(encoded: bytes) -> Scope:
     return Scope.from_wire(codec.decode(encoded, max_size=MAX_SCOPE_SIZE))
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_scope(scope: Scope) -> bytes:
+    """The canonical encoding of a scope. Cached for the same reason as `scope_from_canonical`."""
     return codec.encode(scope.to_wire())

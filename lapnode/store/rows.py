@@ -2,18 +2,20 @@
 
 Rule 1: a RecordRow is only ever made from a `protocol.envelope.Record`, which only verification makes,
 so a row always stands for a verified record.
+Rule 2: it is a named tuple, not a dataclass: verification workers send rows back by the thousand, and a
+tuple pickles and unpickles in C where a slotted dataclass runs Python for every field (measured: about
+25 µs a row both ways, a tenth of the ingest budget).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from protocol.envelope import Record, RecordId
 from protocol.scope import canonical_scope
 
 
-@dataclass(frozen=True, slots=True)
-class RecordRow:
+class RecordRow(NamedTuple):
     id: RecordId
     author: bytes
     seq: int

@@ -180,7 +180,8 @@ class Store:
                         if hops is not None:
                             hop_counts.setdefault(result.id, hops[position])
                         verified.append(result)
-                outcome.merge(await write_records(conn, verified, now_ms=_now_ms(), origin=origin))
+                written = await write_records(conn, verified, now_ms=_now_ms(), origin=origin, none_held=True)
+                outcome.merge(written)
             if source is not None:
                 await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
         if outcome.stored or outcome.relogged:
@@ -204,8 +205,19 @@ class Store:
         if hops is not None and held:
             shorter: dict[bytes, int] = {rid: hops[i] for i, rid in enumerate(peeked) if rid in held}
             outcome.relogged += await relog_shorter_paths(conn, held, Origin(origin.source_id, shorter))
-        outcome.duplicates += sum(1 for rid in peeked if rid in held)
-        return [i for i, rid in enumerate(peeked) if rid is None or rid not in held]
+        # A record repeated within the batch is verified once; the repeats count as duplicates. So no
+        # record still to verify is held or repeated, which spares write_records a second lookup.
+        todo: list[int] = []
+        seen: set[bytes] = set()
+        for i, rid in enumerate(peeked):
+            if rid is None:
+                todo.append(i)
+            elif rid in held or rid in seen:
+                outcome.duplicates += 1
+            else:
+                seen.add(rid)
+                todo.append(i)
+        return todo
 
     async def _origin(self, conn: AsyncConnection, source: bytes | None, hops: dict[bytes, int]) -> Origin:
         if source is None:
