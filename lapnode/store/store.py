@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import LapnodeError
 from lapnode.store.engine import StoreError, WriteTransaction, create_engine, migrate
+from lapnode.store.held import HeldIds
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
@@ -128,6 +129,10 @@ class Store:
         self._head = 0
         self._head_checked = 0.0
         self._log_grew = asyncio.Event()
+        self._held = HeldIds()
+        # A batch of copies only is acknowledged without a transaction; the cursor it brings is
+        # written with the peer's next real batch. Lost on a restart, it costs only those copies again.
+        self._deferred_cursors: dict[bytes, int] = {}
 
     @classmethod
     async def open(cls, url: str, *, network: str) -> Store:
@@ -164,9 +169,17 @@ class Store:
         outcome = WriteOutcome()
         index: dict[bytes, int] = {}
         hop_counts: dict[bytes, int] = {}
+        peeked = [peek_record_id(raw) for raw in raws]
+        if self._held.all_held(peeked, hops):
+            if source is not None and cursor is not None:
+                self._deferred_cursors[source] = max(cursor, self._deferred_cursors.get(source, 0))
+            return IngestReport([], len(raws), [], [])
+        if source is not None and source in self._deferred_cursors:
+            deferred = self._deferred_cursors.pop(source)
+            cursor = deferred if cursor is None else max(cursor, deferred)
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
-            todo = await self._skip_held(conn, raws, hops, origin, outcome)
+            todo = await self._skip_held(conn, peeked, hops, origin, outcome)
             done = 0
             async for chunk in self._verifier.verify_rows([raws[i] for i in todo]):
                 verified = []
@@ -184,6 +197,7 @@ class Store:
                 outcome.merge(written)
             if source is not None:
                 await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
+        self._held.note((rid, hop_counts.get(rid, 0)) for rid in outcome.stored)
         if outcome.stored or outcome.relogged:
             await self._note_growth()
         rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
@@ -193,18 +207,19 @@ class Store:
     async def _skip_held(
         self,
         conn: AsyncConnection,
-        raws: Sequence[bytes],
+        peeked: Sequence[RecordId | None],
         hops: Sequence[int] | None,
         origin: Origin,
         outcome: WriteOutcome,
     ) -> list[int]:
-        """Positions in `raws` still to verify: copies of records already held are counted as
+        """Positions in the batch still to verify: copies of records already held are counted as
         duplicates without verifying them again (on a mesh most arrivals are such copies)."""
-        peeked = [peek_record_id(raw) for raw in raws]
         held = await known_ids(conn, [rid for rid in peeked if rid is not None])
+        self._held.note((rid, stored_hops) for rid, (_, stored_hops) in held.items())
         if hops is not None and held:
             shorter: dict[bytes, int] = {rid: hops[i] for i, rid in enumerate(peeked) if rid in held}
             outcome.relogged += await relog_shorter_paths(conn, held, Origin(origin.source_id, shorter))
+            self._held.note(shorter.items())
         # A record repeated within the batch is verified once; the repeats count as duplicates. So no
         # record still to verify is held or repeated, which spares write_records a second lookup.
         todo: list[int] = []
@@ -312,6 +327,7 @@ class Store:
             outcome = await write_records(conn, [RecordRow.of(record)], now_ms=_now_ms())
             if record.id not in outcome.stored:
                 raise StoreError(outcome.refused.get(record.id, "the new record was not stored"))
+        self._held.note([(record.id, 0)])
         await self._note_growth()
         return record
 

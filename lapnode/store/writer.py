@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -215,7 +216,8 @@ async def _neighbours(
         # Only placeholders are formatted into the statement; every value is a parameter.
         statement = f"SELECT author_id, seq, rid, prev FROM records WHERE {where}"  # noqa: S608
         rows = await conn.exec_driver_sql(statement, params)
-        for author_id, seq, rid, prev in rows:
+        found = cast("list[tuple[int, int, bytes, bytes | None]]", rows.all())
+        for author_id, seq, rid, prev in found:
             held.setdefault((author_id, seq), []).append(
                 _Held(bytes(rid), bytes(prev) if prev is not None else None)
             )

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from lapnode.errors import InputError
 from lapnode.store import (
@@ -243,3 +243,32 @@ async def test_a_held_record_is_not_verified_again_and_a_tampered_copy_changes_n
     report = await store.ingest([bytes(tampered)])
     assert report.duplicates == 1 and report.stored == [] and report.rejected == []
     assert (await store.get(record.id.hex())).record.wire == record.wire
+
+
+async def test_copies_already_held_cost_no_transaction_and_their_cursor_waits(store: Store) -> None:
+    peer = identity("peer")
+    await store.peers.add(peer.public_key.raw, "127.0.0.1:9", now_ms=T0)
+    records = chain(identity("alice"), 3)
+    await store.ingest([r.wire for r in records[:2]], source=peer.public_key.raw, hops=[1, 1], cursor=5)
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sync_engine = store._engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        copies = await store.ingest(
+            [records[1].wire, records[0].wire], source=peer.public_key.raw, hops=[2, 1], cursor=9
+        )
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert copies.duplicates == 2 and copies.stored == [] and statements == []
+    assert (await store.peers.get(peer.public_key.raw)).cursor == 5
+    # The next real batch from that peer carries the waiting cursor with it.
+    await store.ingest([records[2].wire], source=peer.public_key.raw, hops=[1], cursor=7)
+    assert (await store.peers.get(peer.public_key.raw)).cursor == 9
+    # A copy by a shorter path is not a mere copy: it goes to the database and is relogged.
+    shorter = await store.ingest([records[0].wire], source=peer.public_key.raw, hops=[0], cursor=10)
+    assert shorter.duplicates == 1
+    assert (await store.read_log(0, limit=10))[-1].wire == records[0].wire
