@@ -78,7 +78,11 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade)
 
 
-_PG_WRITE_LOCK = 0x1A9_0DE  # an arbitrary key shared by every lapnode writer of one database
+# Arbitrary keys shared by every lapnode writer of one database: the store's one write lock, and the audit
+# trail's own (so that recording decisions never waits behind a long ingest on PostgreSQL; SQLite has
+# a single write lock whatever the key).
+PG_WRITE_LOCK = 0x1A9_0DE
+PG_AUDIT_LOCK = 0x1A9_0DF
 
 
 class WriteTransaction:
@@ -88,8 +92,9 @@ class WriteTransaction:
     with "database is locked" if another process wrote in between, whatever the busy timeout.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, lock: int = PG_WRITE_LOCK) -> None:
         self._engine = engine
+        self._lock = lock
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> AsyncConnection:
@@ -99,7 +104,7 @@ class WriteTransaction:
         self._conn = conn
         if conn.dialect.name == "postgresql":
             # One writer at a time, as on SQLite: sequence numbers and author rows are read, then written.
-            await conn.execute(select(func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
+            await conn.execute(select(func.pg_advisory_xact_lock(self._lock)))
         return conn
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
