@@ -31,7 +31,6 @@ from lapnode.store.engine import PG_AUDIT_LOCK, StoreError, WriteTransaction
 from lapnode.store.queries import MAX_LIMIT, id_range
 from lapnode.store.schema import audit
 from protocol import codec
-from protocol.errors import ProtocolError
 
 # BLAKE2b's personalisation (16 bytes) separates these hashes from every other hash lapnode computes.
 AUDIT_PERSON: Final = b"lapnode-audit-v1"
@@ -84,8 +83,12 @@ def _event_problem(event: AuditEvent) -> str | None:
         return f"reasons must be a tuple of at most {MAX_REASONS} strings"
     if not all(isinstance(reason, str) for reason in event.reasons):
         return "every reason must be a string"
-    if isinstance(event.time_ms, bool) or not isinstance(event.time_ms, int) or event.time_ms < 0:
-        return "time_ms must be a non-negative integer"
+    if (
+        isinstance(event.time_ms, bool)
+        or not isinstance(event.time_ms, int)
+        or not 0 <= event.time_ms < 2**63
+    ):
+        return "time_ms must be a non-negative 64-bit integer"
     try:
         for text in (*event.reasons, recipient if isinstance(recipient, str) else ""):
             text.encode("utf-8")
@@ -94,23 +97,29 @@ def _event_problem(event: AuditEvent) -> str | None:
     return None
 
 
+def chain_fields(seq: int, event: AuditEvent) -> dict[str, object]:
+    """The fields entry `seq`'s hash covers, as one map written in canonical key order (SPEC §2)."""
+    return {
+        "action": event.action,
+        "exit": event.exit,
+        "reasons": list(event.reasons),
+        "recipient": event.recipient,
+        "record": event.record,
+        "seq": seq,
+        "time": event.time_ms,
+    }
+
+
 def chain_hash(prev: bytes, seq: int, event: AuditEvent) -> bytes:
     """Entry `seq`'s hash: BLAKE2b-256, personalised, over the previous hash and the canonical fields.
 
     The fields are one canonical msgpack map (protocol/SPEC.md §2: one value, one encoding); a node
     recipient is a msgpack bin, a label a msgpack str, so the two can never be confused.
     """
-    fields = codec.encode(
-        {
-            "action": event.action,
-            "exit": event.exit,
-            "reasons": list(event.reasons),
-            "recipient": event.recipient,
-            "record": event.record,
-            "seq": seq,
-            "time": event.time_ms,
-        }
-    )
+    # The map is built in canonical key order and AuditEvent checked every value's type and range, so
+    # the codec's pre-canonicalised path gives exactly `codec.encode`'s bytes (a test holds them equal)
+    # at a fifth of the cost: the gossip exit hashes every decision it makes.
+    fields = codec.encode_decoded(chain_fields(seq, event))
     return hashlib.blake2b(prev + fields, digest_size=32, person=AUDIT_PERSON).digest()
 
 
@@ -283,11 +292,7 @@ def _link_problem(row: Row[object], expected: int, prev: bytes) -> str | None:
         if expected == 1:
             return "its previous-entry hash is not the genesis value"
         return f"its previous-entry hash does not match entry #{expected - 1} (one of the two was altered)"
-    try:
-        recomputed = chain_hash(prev, expected, entry.event)
-    except ProtocolError as exc:
-        return f"its fields cannot be hashed ({exc})"
-    if recomputed != entry.entry_hash:
+    if chain_hash(prev, expected, entry.event) != entry.entry_hash:
         return "its contents do not match its hash (it was altered)"
     return None
 

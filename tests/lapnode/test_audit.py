@@ -14,14 +14,17 @@ from dataclasses import replace
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lapnode.errors import InputError
 from lapnode.store import AuditEvent, AuditFilters, AuditTrail, Store, StoreError
-from lapnode.store.audit import GENESIS, chain_hash
+from lapnode.store.audit import GENESIS, chain_fields, chain_hash
 from lapnode.store.engine import create_engine, migrate
+from protocol import codec
 from tests.factories import NETWORK
 
 PEER = bytes(range(32, 64))
@@ -141,6 +144,25 @@ def test_the_chain_construction_is_pinned() -> None:
     assert chain_hash(GENESIS, 1, replace(second, recipient="x" * 32)) != chain_hash(
         GENESIS, 1, replace(second, recipient=b"x" * 32)
     )
+
+
+_words = st.from_regex(r"[a-z][a-z-]{0,15}", fullmatch=True)
+_events = st.builds(
+    AuditEvent,
+    record=st.binary(min_size=32, max_size=32),
+    recipient=st.one_of(st.binary(min_size=32, max_size=32), st.text(min_size=1, max_size=300)),
+    action=_words,
+    reasons=st.lists(st.text(max_size=200), max_size=20).map(tuple),
+    time_ms=st.integers(0, 2**63 - 1),
+    exit=_words,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_events, st.integers(1, 2**63 - 1))
+def test_the_fast_field_encoding_is_the_canonical_one(event: AuditEvent, seq: int) -> None:
+    fields = chain_fields(seq, event)
+    assert codec.encode_decoded(fields) == codec.encode(fields)
 
 
 async def test_a_batch_of_256_costs_one_transaction_and_a_few_statements(
