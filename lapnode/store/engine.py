@@ -2,8 +2,9 @@
 
 Rule 1: SQLite runs in WAL mode with a large page cache, so the CLI and the daemon can share one file
 and bulk ingest keeps its pace as the store grows.
-Rule 2: write transactions that must not interleave (publishing the next sequence number) take the
-write lock at BEGIN (`BEGIN IMMEDIATE` on SQLite, a row lock on PostgreSQL).
+Rule 2: write transactions that must not interleave (publishing the next sequence number, appending to
+the audit chain) take the write lock at BEGIN (`BEGIN IMMEDIATE` on SQLite, an advisory lock on
+PostgreSQL: the store's write lock, or the audit trail's own).
 Rule 3: the schema is always brought to the newest alembic revision before anything else runs.
 """
 
