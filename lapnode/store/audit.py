@@ -223,7 +223,9 @@ class AuditTrail:
         broken: BrokenEntry | None = None
         async with self._engine.connect() as conn:
             while broken is None:
-                page = select(audit).where(audit.c.seq >= expected).order_by(audit.c.seq).limit(chunk)
+                page = select(audit).order_by(audit.c.seq).limit(chunk)
+                if expected > 1:  # the first page has no lower bound: a row numbered 0 or less is found
+                    page = page.where(audit.c.seq >= expected)
                 rows = (await conn.execute(page)).all()
                 for row in rows:
                     why = _link_problem(row, expected, prev)
@@ -282,6 +284,8 @@ def _entry(row: Row[object]) -> AuditEntry | str:
 
 
 def _link_problem(row: Row[object], expected: int, prev: bytes) -> str | None:
+    if row.seq < expected:
+        return f"an entry numbered #{row.seq} was put before it"
     if row.seq != expected:
         before = f"from #{expected - 1}" if expected > 1 else "from the start"
         return f"it is missing (the trail goes {before} to #{row.seq})"

@@ -243,6 +243,15 @@ async def filled(trail: AuditTrail, count: int = 10) -> None:
         ),
         pytest.param(["UPDATE audit SET reasons = 'not json' WHERE seq = 7"], 7, "malformed", id="garbled"),
         pytest.param(
+            [
+                "INSERT INTO audit SELECT 0, decided_at, exit, rid, recipient_key, recipient_label, action, "
+                "reasons, prev_hash, entry_hash FROM audit WHERE seq = 3"
+            ],
+            1,
+            "an entry numbered #0 was put before it",
+            id="slipped-in-first",
+        ),
+        pytest.param(
             ["UPDATE audit SET recipient_key = NULL, recipient_label = 'someone' WHERE seq = 3"],
             3,
             "do not match its hash",
