@@ -26,6 +26,7 @@ from typing import Final, NoReturn
 import click
 
 from keys.errors import CryptoError
+from lapnode.cli.audit_commands import audit
 from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
 from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
@@ -74,6 +75,7 @@ for _command in (
     status,
     subscribe,
     unsubscribe,
+    audit,
 ):
     cli.add_command(_command)
 cli.add_command(serve_command, name="serve")

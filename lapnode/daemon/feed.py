@@ -5,6 +5,9 @@ Rule 2: records are read from the store's log in batches; at most WINDOW_BYTES a
 any time, so memory stays flat however far behind the subscriber is, and a slow subscriber slows only
 its own feed.
 Rule 3: a record is never sent back to the peer it came from, nor one the subscriber says it holds.
+Rule 4: every decision is appended to the audit trail, once per batch, before the batch is sent.
+Skipping a record the subscriber holds, one it sent us, or one of a kind it did not ask for is not a
+disclosure decision and is not recorded.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import Final
 
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import RECORDS_SENT
-from lapnode.policy import Recipient, decide
-from lapnode.store import LogEntry, Peer, Store
+from lapnode.policy import Decision, Recipient, decide
+from lapnode.store import AuditEvent, LogEntry, Peer, Store
 from protocol.gossip import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
@@ -78,6 +81,8 @@ class Feed:
         self._our_key = our_key
         self._stats = stats
         self._window = _Window()
+        # Decisions of the current round, with the log position each was made for (Rule 4).
+        self._decided: list[tuple[int, AuditEvent]] = []
 
     async def serve(self) -> None:
         request = await self._channel.receive(timeout=SUBSCRIBE_TIMEOUT)
@@ -125,6 +130,7 @@ class Feed:
                 position = items[-1].position
             else:
                 position = entries[-1].position
+            await self._record_decisions(upto=position)
             if items:
                 await self._channel.send(Batch(position, tuple(items)))
                 self._window.add(position, size)
@@ -146,11 +152,23 @@ class Feed:
             if in_ranges(entry.seq, vector.get(entry.author, ())):
                 continue
             decision = decide(entry, self._recipient, now_ms=now_ms, our_key=self._our_key, hops=entry.hops)
+            self._note(entry, decision, now_ms)
             if decision.send:
                 hops_out = 0 if entry.author == self._our_key else entry.hops + 1
                 items.append(FeedItem(entry.position, hops_out, entry.wire))
                 size += len(entry.wire)
         return items, size
+
+    def _note(self, entry: LogEntry, decision: Decision, now_ms: int) -> None:
+        recipient = self._recipient.key
+        event = AuditEvent(entry.rid, recipient, decision.action, decision.reasons, now_ms, "gossip")
+        self._decided.append((entry.position, event))
+
+    async def _record_decisions(self, *, upto: int) -> None:
+        """Append this round's decisions up to `upto`; those past it (cut from an oversized batch) are
+        made again on the next round, and recorded then."""
+        decided, self._decided = self._decided, []
+        await self._store.audit.append([event for position, event in decided if position <= upto])
 
     async def _wait_for_window(self) -> None:
         while self._window.size > WINDOW_BYTES:

@@ -1,5 +1,15 @@
 """The local record store (SQLite by default, PostgreSQL when configured)."""
 
+from lapnode.store.audit import (
+    ACTIONS,
+    AuditCheck,
+    AuditEntry,
+    AuditEvent,
+    AuditFilters,
+    AuditHead,
+    AuditTrail,
+    BrokenEntry,
+)
 from lapnode.store.engine import StoreError
 from lapnode.store.peers import Peer, PeerBook, UnknownPeer
 from lapnode.store.queries import MAX_LIMIT, QueryFilters
@@ -15,8 +25,16 @@ from lapnode.store.store import (
 )
 
 __all__ = [
+    "ACTIONS",
     "MAX_LIMIT",
     "AmbiguousRecordId",
+    "AuditCheck",
+    "AuditEntry",
+    "AuditEvent",
+    "AuditFilters",
+    "AuditHead",
+    "AuditTrail",
+    "BrokenEntry",
     "FrozenAuthor",
     "IngestReport",
     "LogEntry",

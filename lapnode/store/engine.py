@@ -2,8 +2,9 @@
 
 Rule 1: SQLite runs in WAL mode with a large page cache, so the CLI and the daemon can share one file
 and bulk ingest keeps its pace as the store grows.
-Rule 2: write transactions that must not interleave (publishing the next sequence number) take the
-write lock at BEGIN (`BEGIN IMMEDIATE` on SQLite, a row lock on PostgreSQL).
+Rule 2: write transactions that must not interleave (publishing the next sequence number, appending to
+the audit chain) take the write lock at BEGIN (`BEGIN IMMEDIATE` on SQLite, an advisory lock on
+PostgreSQL: the store's write lock, or the audit trail's own).
 Rule 3: the schema is always brought to the newest alembic revision before anything else runs.
 """
 
@@ -78,7 +79,11 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade)
 
 
-_PG_WRITE_LOCK = 0x1A9_0DE  # an arbitrary key shared by every lapnode writer of one database
+# Arbitrary keys shared by every lapnode writer of one database: the store's one write lock, and the audit
+# trail's own (so that recording decisions never waits behind a long ingest on PostgreSQL; SQLite has
+# a single write lock whatever the key).
+PG_WRITE_LOCK = 0x1A9_0DE
+PG_AUDIT_LOCK = 0x1A9_0DF
 
 
 class WriteTransaction:
@@ -88,8 +93,9 @@ class WriteTransaction:
     with "database is locked" if another process wrote in between, whatever the busy timeout.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, lock: int = PG_WRITE_LOCK) -> None:
         self._engine = engine
+        self._lock = lock
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> AsyncConnection:
@@ -99,7 +105,7 @@ class WriteTransaction:
         self._conn = conn
         if conn.dialect.name == "postgresql":
             # One writer at a time, as on SQLite: sequence numbers and author rows are read, then written.
-            await conn.execute(select(func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
+            await conn.execute(select(func.pg_advisory_xact_lock(self._lock)))
         return conn
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:

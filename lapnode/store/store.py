@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import LapnodeError
+from lapnode.store.audit import AuditTrail
 from lapnode.store.engine import StoreError, WriteTransaction, create_engine, migrate
 from lapnode.store.held import HeldIds
 from lapnode.store.peers import PeerBook, advance_cursor
@@ -80,6 +81,7 @@ class LogEntry:
     seq: int
     kind: str
     scope: Scope
+    rid: bytes
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Store:
         self._verifier = verifier
         self.network = verifier.network
         self.peers = PeerBook(engine)
+        self.audit = AuditTrail(engine)
         # One watcher per store, however many feeds wait on it: a cached head, refreshed by a query
         # at most every POLL_INTERVAL (for other processes' writes) and at once after our own commits,
         # and an event replaced on every growth so that all waiters wake together.
@@ -258,6 +261,7 @@ class Store:
                 records.c.seq,
                 records.c.kind,
                 records.c.scope,
+                records.c.rid,
             )
             .select_from(
                 records.join(authors, records.c.author_id == authors.c.id).outerjoin(
@@ -271,7 +275,9 @@ class Store:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], scope_from_canonical(row[7]))
+            LogEntry(
+                row[0], row[1], row[2], row[3], row[4], row[5], row[6], scope_from_canonical(row[7]), row[8]
+            )
             for row in rows
         ]
 
