@@ -23,13 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Row, Select, insert, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lapnode.errors import InputError
 from lapnode.store.engine import PG_AUDIT_LOCK, StoreError, WriteTransaction
 from lapnode.store.queries import MAX_LIMIT, id_range
 from lapnode.store.schema import audit
+from lapnode.store.writer import bulk_insert
 from protocol import codec
 
 # BLAKE2b's personalisation (16 bytes) separates these hashes from every other hash lapnode computes.
@@ -191,7 +192,7 @@ class AuditTrail:
                 entry_hash = chain_hash(prev, seq, event)
                 rows.append(_row_values(seq, event, prev, entry_hash))
                 prev = entry_hash
-            await conn.execute(insert(audit), rows)
+            await bulk_insert(conn, audit, _COLUMNS, rows)
         return AuditHead(seq, prev)
 
     async def head(self) -> AuditHead:
@@ -242,20 +243,36 @@ class AuditTrail:
         return AuditCheck(verified, AuditHead(verified, prev), broken, noted)
 
 
-def _row_values(seq: int, event: AuditEvent, prev: bytes, entry_hash: bytes) -> dict[str, object]:
+_COLUMNS = (
+    "seq",
+    "decided_at",
+    "exit",
+    "rid",
+    "recipient_key",
+    "recipient_label",
+    "action",
+    "reasons",
+    "prev_hash",
+    "entry_hash",
+)
+
+
+def _row_values(seq: int, event: AuditEvent, prev: bytes, entry_hash: bytes) -> tuple[object, ...]:
+    """One row, in _COLUMNS order: the gossip exit appends a row per decision, so rows go to the
+    driver as plain tuples (SQLAlchemy's per-row parameter handling cost more than the insert)."""
     recipient = event.recipient
-    return {
-        "seq": seq,
-        "decided_at": event.time_ms,
-        "exit": event.exit,
-        "rid": event.record,
-        "recipient_key": recipient if isinstance(recipient, bytes) else None,
-        "recipient_label": recipient if isinstance(recipient, str) else None,
-        "action": event.action,
-        "reasons": json.dumps(list(event.reasons), ensure_ascii=False, separators=(",", ":")),
-        "prev_hash": prev,
-        "entry_hash": entry_hash,
-    }
+    return (
+        seq,
+        event.time_ms,
+        event.exit,
+        event.record,
+        recipient if isinstance(recipient, bytes) else None,
+        recipient if isinstance(recipient, str) else None,
+        event.action,
+        json.dumps(list(event.reasons), ensure_ascii=False, separators=(",", ":")),
+        prev,
+        entry_hash,
+    )
 
 
 def _entry(row: Row[object]) -> AuditEntry | str:

@@ -267,14 +267,14 @@ async def _insert(
         )
         for offset, r in enumerate(batch)
     ]
-    await _bulk_insert(conn, records, _RECORD_COLUMNS, rows)
+    await bulk_insert(conn, records, _RECORD_COLUMNS, rows)
     term_rows = [
         (value, term_type, first + offset)
         for offset, record in enumerate(batch)
         for term_type, value in record.terms
     ]
     if term_rows:
-        await _bulk_insert(conn, terms, ("value", "term_type", "record_id"), term_rows)
+        await bulk_insert(conn, terms, ("value", "term_type", "record_id"), term_rows)
 
 
 _RECORD_COLUMNS = (
@@ -296,7 +296,7 @@ _RECORD_COLUMNS = (
 )
 
 
-async def _bulk_insert(
+async def bulk_insert(
     conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
 ) -> None:
     """One driver-level executemany: SQLAlchemy's per-row parameter processing cost more than the
