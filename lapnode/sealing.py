@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from keys.identity import Identity
 from lapnode.errors import PassphraseError
 from protocol.envelope import Record, RecordId
-from protocol.errors import NotARecipient, SealedError
+from protocol.errors import SealedError
 from protocol.kinds import Body, SealedBody
 from protocol.kinds.sealed import CONTENT_KEY_BYTES, EPHEMERAL_KEY_BYTES, NONCE_BYTES
 from protocol.sealed import SealingSecrets, open_sealed
@@ -82,8 +82,6 @@ class SealedReader:
             return SealedView(body.members, None, f"addressed to this node, but {self._locked}")
         try:
             return SealedView(body.members, open_sealed(record, identity), "opened with this node's key")
-        except NotARecipient:  # pragma: no cover - recipients were checked above
-            return SealedView(body.members, None, NOT_READABLE)
         except SealedError as exc:
             return SealedView(body.members, None, f"addressed to this node, but it does not open: {exc}")
 
