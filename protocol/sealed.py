@@ -107,6 +107,8 @@ def wrap_key(
 
 
 def _encrypt(key: bytes, nonce: bytes, ad: bytes, plaintext: bytes) -> bytes:
+    # libsodium through PyNaCl: `cryptography` has ChaCha20-Poly1305 with 96-bit nonces only, and the
+    # content nonce is drawn at random, which wants XChaCha20's 192 bits.
     sealed: bytes = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, nonce, key)
     return sealed
 
