@@ -35,3 +35,7 @@ class WrongPassphrase(KeyFileError):
 
 class PassphraseRequired(KeyFileError):
     """The key file is encrypted and no passphrase was given."""
+
+
+class KeyAgreementError(CryptoError):
+    """An X25519 key cannot be used: not a valid Ed25519 node key, or a low-order point (all-zero secret)."""

@@ -11,6 +11,8 @@ Invariants:
   boolean to forget to check. ``_verify_raw`` is the single verification primitive.
 - Rule 4: the private seed never leaves an ``Identity`` except through ``private_seed_for_storage``, which
   only ``keys.keyfile`` calls, and no ``repr`` or error message shows it.
+- Rule 5: the same secret also opens sealed records (protocol/SPEC.md §3.7): ``x25519_agree`` converts it
+  to its X25519 form and returns only the Diffie-Hellman result, never the converted secret.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import nacl.exceptions
 import nacl.utils
 
 from keys.errors import BadSignature, InvalidNodeId
+from keys.x25519 import x25519_shared_secret
 
 NodeId = NewType("NodeId", str)
 
@@ -207,6 +210,16 @@ class Identity:
         return hashlib.blake2b(
             b"", digest_size=32, key=self._secret_key[:SEED_BYTES], person=context
         ).digest()
+
+    def x25519_agree(self, public: bytes) -> bytes:
+        """X25519 of this node's key, in its X25519 form, with ``public`` (SPEC §3.7); raises
+        ``KeyAgreementError`` for a low-order ``public``.
+
+        The X25519 form of an Ed25519 key is the clamped SHA-512 half of the seed that Ed25519 signs with:
+        the one key this node's peers know it by (Rule 5; SPEC §3.7 says why the key is reused).
+        """
+        secret: bytes = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(self._secret_key)
+        return x25519_shared_secret(secret, public)
 
     def sign(self, domain: bytes, message: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature over ``domain + message``."""

@@ -3,11 +3,13 @@
 Rule 1: the body is whatever the operator's file says, with command-line flags overriding single fields;
 `protocol.kinds.body_from_document` is the one validator, so a file and a flag get the same checks.
 Rule 2: randomness and time enter here, never in protocol/: a fresh 16-byte salt per field from
-`secrets.token_bytes` (salts make published field digests unguessable; LESSONS.md on unsalted MD5), and
-`created` from `lapnode.clock.now_ms`.
+`secrets.token_bytes` (salts make published field digests unguessable; LESSONS.md on unsalted MD5),
+the sealing secrets of a sealed record from `lapnode.sealing`, and `created` from `lapnode.clock.now_ms`.
 Rule 3: the record is signed inside `Store.publish`, under the store's write lock, so the sequence
 number and the previous record's id cannot race with another publish.
-Rule 4: input files are parsed strictly: a duplicate JSON key is an error, not "last one wins". Floats,
+Rule 4: a scope with the flag `sealed` publishes the body sealed to the named members and the author
+(SPEC §3.7); such a scope must name members (`Scope` refuses it otherwise).
+Rule 5: input files are parsed strictly: a duplicate JSON key is an error, not "last one wins". Floats,
 dates and the rest are left to `body_from_document`, the one place that repairs friendly input.
 """
 
@@ -25,12 +27,14 @@ from keys.identity import Identity, public_key_from_node_id
 from lapnode.clock import format_ms, parse_future_ms
 from lapnode.config import check_category, check_jurisdiction
 from lapnode.errors import InputError
+from lapnode.sealing import fresh_sealing_secrets
 from lapnode.store import Store
 from protocol.codec import Value
 from protocol.envelope import SALT_SIZE, Record, RecordId, build_record
 from protocol.errors import ProtocolError
 from protocol.kinds import SCHEMA_VERSIONS, body_from_document
-from protocol.scope import DEFAULT_RELAY_HOPS, Scope
+from protocol.scope import DEFAULT_RELAY_HOPS, SEALED_FLAG, Scope
+from protocol.sealed import build_sealed_record
 
 DEFAULT_TLP: Final = "amber"
 _MAX_INPUT_BYTES: Final = 1024 * 1024
@@ -121,10 +125,26 @@ async def publish_record(
     scope: Scope,
     created: int,
 ) -> Record:
-    """Sign and store this node's next record of `kind`; returns the stored record."""
+    """Sign and store this node's next record of `kind` (sealed if the scope says so); returns it."""
     salts = {name: secrets.token_bytes(SALT_SIZE) for name in fields}
+    sealing = fresh_sealing_secrets() if SEALED_FLAG in scope.flags else None
+    sealed_salt = secrets.token_bytes(SALT_SIZE)
 
     def build(seq: int, prev: RecordId | None) -> Record:
+        if sealing is not None:
+            return build_sealed_record(
+                identity,
+                network=network,
+                kind=kind,
+                schema=SCHEMA_VERSIONS[kind],
+                seq=seq,
+                prev=prev,
+                created=created,
+                scope=scope,
+                fields=fields,
+                salt=sealed_salt,
+                sealing=sealing,
+            )
         return build_record(
             identity,
             network=network,

@@ -7,6 +7,8 @@ A relay may drop a disclosure (redaction) and the record still verifies; it cann
 Rule 3: verification happens in typed stages, `decode_unverified` → `check_signature` → `complete`, so
 nothing can read a body whose signature was not checked. `verify_record` runs all three.
 Rule 4: no clock and no randomness here: creation time and salts come in as arguments.
+Rule 5: a record whose scope has the flag `sealed` verifies like any other, and its body is a
+`SealedBody` of ciphertext (§3.7); only `protocol.sealed.open_sealed` reads what it holds.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from keys.identity import Identity, NodeId, PublicKey, node_id_from_public_key
 from protocol import codec
 from protocol.codec import Value
 from protocol.errors import InvalidRecord, ProtocolError, SchemaError
-from protocol.kinds import Body, parse_body
-from protocol.scope import MAX_TIME_MS, Scope, scope_from_canonical
+from protocol.kinds import Body, parse_body, sealed
+from protocol.scope import MAX_TIME_MS, SEALED_FLAG, Scope, scope_from_canonical
 
 RecordId = NewType("RecordId", bytes)
 KeyLookup = Callable[[bytes], PublicKey]
@@ -243,8 +245,18 @@ def complete(signed: SignedRecord, raw: bytes) -> Record:
         if commitment(name, salt, value, decoded=True) != expected:
             raise InvalidRecord(f"field {name!r} does not match its commitment")
     values = {name: value for name, (_, value) in unverified.disclosures.items()}
+    committed = frozenset(header.commitments)
     try:
-        body = parse_body(header.kind, header.schema, values, frozenset(header.commitments))
+        body: Body
+        if SEALED_FLAG in header.scope.flags:
+            # A sealed body is ciphertext whatever the kind (§3.7): its shape is checked here, at every
+            # node; the kind's own schema is checked by `protocol.sealed.open_sealed` on the plaintext.
+            scope, author = header.scope, header.author
+            body = sealed.parse(
+                header.kind, header.schema, values, committed, members=scope.members, author=author
+            )
+        else:
+            body = parse_body(header.kind, header.schema, values, committed)
     except SchemaError as exc:
         raise InvalidRecord(f"body: {exc}") from exc
     return Record(

@@ -24,3 +24,23 @@ class SchemaError(ProtocolError):
 
 class InvalidRecord(ProtocolError):
     """A record envelope fails verification: signature, commitment, network or chain rule (SPEC §3)."""
+
+
+class SealedError(ProtocolError):
+    """A sealed record cannot be opened by this node (SPEC §3.7). The record itself may be valid."""
+
+
+class NotARecipient(SealedError):
+    """This node is neither the author nor a named member of the sealed record."""
+
+
+class SealedContentWithheld(SealedError):
+    """The copy held here lacks the sealed field (a relay withheld it), so there is nothing to open."""
+
+
+class CannotOpen(SealedError):
+    """The sealed content does not decrypt with this node's key. One opaque error for every cause."""
+
+
+class InvalidSealedBody(SealedError):
+    """The sealed content decrypts, but the plaintext is not a valid body of the record's kind."""

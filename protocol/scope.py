@@ -21,7 +21,9 @@ from protocol.errors import SchemaError
 
 TLP_LEVELS: Final = ("clear", "green", "amber", "amber+strict", "red")
 CATEGORIES: Final = frozenset({"enforcement", "government", "industry", "interest-group"})
-FLAGS: Final = frozenset({"personal-data", "commercially-sensitive", "law-enforcement-only"})
+# `sealed`: the body is encrypted to the named members and the author (SPEC §3.7); it needs members.
+SEALED_FLAG: Final = "sealed"
+FLAGS: Final = frozenset({"personal-data", "commercially-sensitive", "law-enforcement-only", SEALED_FLAG})
 MAX_RELAY_HOPS: Final = 16
 DEFAULT_RELAY_HOPS: Final = 3
 MAX_AUDIENCE_MEMBERS: Final = 256
@@ -100,6 +102,10 @@ class Scope:
         _check_set("scope.members", self.members, _is_member_key, "a 32-byte node key")
         if len(self.members) > MAX_AUDIENCE_MEMBERS:
             raise SchemaError(f"scope.members: more than {MAX_AUDIENCE_MEMBERS} named members")
+        if SEALED_FLAG in self.flags and not self.members:
+            raise SchemaError(
+                "scope.flags: a sealed record needs named members to seal it to (scope.members)"
+            )
         for name in ("jurisdictions_allow", "jurisdictions_deny"):
             values = getattr(self, name)
             _check_set(f"scope.{name}", values, _is_jurisdiction, "an ISO 3166-1 alpha-2 code")

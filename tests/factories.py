@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from keys.identity import Identity
 from protocol.envelope import Record, RecordId, build_record
 from protocol.kinds import SCHEMA_VERSIONS, body_from_document
-from protocol.scope import Scope
+from protocol.scope import SEALED_FLAG, Scope
+from protocol.sealed import SealingSecrets, build_sealed_record
 
 NETWORK = "test-net"
 T0 = 1_780_000_000_000
@@ -48,6 +49,15 @@ def contact_document(country: str = "NL") -> dict[str, object]:
     }
 
 
+def sealing_for(tag: str) -> SealingSecrets:
+    """Fixed sealing secrets (content key, nonce, ephemeral secret) derived from a label."""
+
+    def derive(part: str, size: int) -> bytes:
+        return hashlib.blake2b(f"{tag}/{part}".encode(), digest_size=size).digest()
+
+    return SealingSecrets(derive("content key", 32), derive("nonce", 24), derive("ephemeral", 32))
+
+
 def make_record(
     author: Identity,
     seq: int,
@@ -66,6 +76,24 @@ def make_record(
     else:
         fields = dict(document or {"note": f"opaque {seq}"})  # type: ignore[arg-type]
         schema = 1
+    scope = scope or Scope.create("green")
+    created = created if created is not None else T0 + seq * 1000
+    if SEALED_FLAG in scope.flags:
+        # A scope with the flag `sealed` makes a sealed record of the same body (SPEC §3.7).
+        label = f"{author.node_id}/{seq}/{tag}"
+        return build_sealed_record(
+            author,
+            network=network,
+            kind=kind,
+            schema=schema,
+            seq=seq,
+            prev=prev,
+            created=created,
+            scope=scope,
+            fields=fields,
+            salt=salts_for({"sealed": None}, label)["sealed"],
+            sealing=sealing_for(label),
+        )
     return build_record(
         author,
         network=network,
@@ -73,8 +101,8 @@ def make_record(
         schema=schema,
         seq=seq,
         prev=prev,
-        created=created if created is not None else T0 + seq * 1000,
-        scope=scope or Scope.create("green"),
+        created=created,
+        scope=scope,
         fields=fields,
         salts=salts_for(fields, f"{author.node_id}/{seq}/{tag}"),
     )

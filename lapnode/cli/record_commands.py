@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from keys.identity import public_key_from_node_id
+from keys.keyfile import read_public_node_id
 from lapnode.cli.common import (
     echo_json,
     home_option,
@@ -31,9 +33,11 @@ from lapnode.publishing import (
     merge_overrides,
     publish_record,
 )
+from lapnode.sealing import SealedReader, SealedView
 from lapnode.store import Store, StoredRecord
-from protocol.envelope import Record
-from protocol.scope import CATEGORIES, DEFAULT_RELAY_HOPS, FLAGS, MAX_RELAY_HOPS, TLP_LEVELS
+from protocol.envelope import Record, RecordId
+from protocol.kinds import SealedBody
+from protocol.scope import CATEGORIES, DEFAULT_RELAY_HOPS, FLAGS, MAX_RELAY_HOPS, SEALED_FLAG, TLP_LEVELS
 
 F = TypeVar("F", bound=Callable[..., Any])
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -97,6 +101,11 @@ def _scope_options(command: F) -> F:
 
 
 def _publish_options(command: F) -> F:
+    command = click.option(
+        "--sealed",
+        is_flag=True,
+        help="Encrypt the body to the --audience-member nodes (and this node): relays carry ciphertext only.",
+    )(command)
     command = _scope_options(command)
     command = passphrase_file_option(command)
     command = click.option(
@@ -114,13 +123,22 @@ def _split(values: Iterable[str]) -> list[str]:
 
 def _scope_request(options: dict[str, Any]) -> ScopeRequest:
     values = {name: options.pop(name) for name in _SCOPE_NAMES}
+    members = _split(values["audience_member"])
+    flags = _split(values["flag"])
+    if options.pop("sealed"):
+        flags.append(SEALED_FLAG)
+    if SEALED_FLAG in (flag.lower() for flag in flags) and not members:
+        # Checked before anything is read or unlocked: a sealed body needs someone to be sealed to.
+        raise click.UsageError(
+            "--sealed needs at least one --audience-member NODE_ID: the body is encrypted to named members"
+        )
     return ScopeRequest(
         tlp=values["tlp"],
         categories=_split(values["audience_category"]),
-        members=_split(values["audience_member"]),
+        members=members,
         jurisdictions_allow=_split(values["jurisdiction_allow"]),
         jurisdictions_deny=_split(values["jurisdiction_deny"]),
-        flags=_split(values["flag"]),
+        flags=flags,
         relay_hops=values["relay_hops"],
         expires=values["expires"],
         embargo_until=values["embargo_until"],
@@ -155,7 +173,9 @@ def _publish(kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], 
 
     record = run_with_store(home, action)
     if as_json:
-        echo_json(record_document(record))
+        # The author is a recipient of its own sealed records, and its key is unlocked already.
+        opened = SealedReader(identity.public_key.raw, lambda: identity).views([record])
+        echo_json(record_document(record, views=opened))
     else:
         click.echo(record.id.hex())
 
@@ -223,12 +243,29 @@ def trend(**options: Any) -> None:
     _publish("trend", options, _no_defaults)
 
 
+def _sealed_views(
+    home: NodeHome, passphrase_file: Path | None, records: list[Record]
+) -> dict[RecordId, SealedView]:
+    """Open the sealed records among `records` that are addressed to this node (lapnode.sealing)."""
+    if not any(isinstance(record.body, SealedBody) for record in records):
+        return {}
+    # The node id is in the key file in clear: no passphrase unless a record is addressed to us.
+    our_key = public_key_from_node_id(read_public_node_id(home.key_path))
+    reader = SealedReader(our_key, lambda: unlock_identity(home.key_path, passphrase_file))
+    return reader.views(records)
+
+
 @click.command()
 @home_option
 @json_option
+@passphrase_file_option
 @filter_options(default_limit=DEFAULT_QUERY_LIMIT)
-def query(home: Path | None, as_json: bool, **options: Any) -> None:
-    """List the records this node holds, newest first."""
+def query(home: Path | None, as_json: bool, passphrase_file: Path | None, **options: Any) -> None:
+    """List the records this node holds, newest first.
+
+    Sealed records addressed to this node are shown opened (the key is unlocked if needed); the others
+    as "sealed for N members; not readable here". --text and --indicator never match a sealed record.
+    """
     node_home = load_home(home)
     filters = FilterOptions.pop_from(options)
     query_filters = filters.to_query(limit=filters.limit or DEFAULT_QUERY_LIMIT)
@@ -237,25 +274,32 @@ def query(home: Path | None, as_json: bool, **options: Any) -> None:
         return await store.query(query_filters)
 
     found = run_with_store(node_home, action)
+    views = _sealed_views(node_home, passphrase_file, [item.record for item in found])
     if as_json:
-        echo_json([record_document(item.record, item.received_at) for item in found])
+        echo_json([record_document(item.record, item.received_at, views) for item in found])
     else:
-        print_table(found)
+        print_table(found, views)
 
 
 @click.command()
 @home_option
 @json_option
+@passphrase_file_option
 @click.argument("record_id", metavar="ID")
-def show(home: Path | None, as_json: bool, record_id: str) -> None:
-    """Show one record in full. ID is the hex id or a unique prefix of at least 8 characters."""
+def show(home: Path | None, as_json: bool, passphrase_file: Path | None, record_id: str) -> None:
+    """Show one record in full. ID is the hex id or a unique prefix of at least 8 characters.
+
+    A sealed record is shown opened if this node is one of its recipients (the key is unlocked if
+    needed), and as "sealed for N members; not readable here" otherwise.
+    """
     node_home = load_home(home)
 
     async def action(store: Store) -> StoredRecord:
         return await store.get(record_id)
 
     found = run_with_store(node_home, action)
+    views = _sealed_views(node_home, passphrase_file, [found.record])
     if as_json:
-        echo_json(record_document(found.record, found.received_at))
+        echo_json(record_document(found.record, found.received_at, views))
     else:
-        print_detail(found.record, found.received_at)
+        print_detail(found.record, found.received_at, views)

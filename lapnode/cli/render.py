@@ -2,15 +2,18 @@
 
 Rule 1: `record_document` is the one JSON form of a record (query --json, show --json, publish --json),
 so scripts see the same shape everywhere. Keys: id, kind, schema, network, author, seq, prev, created,
-created_ms, received, scope, body, redacted.
+created_ms, received, scope, body, redacted, sealed.
 Rule 2: record text is remote input; the human forms pass it through `printable` (see common.py).
+Rule 3: a sealed record (SPEC §3.7) shows its opened body only if the caller opened it (a `SealedView`
+from lapnode.sealing); otherwise its body is null and `sealed` says "sealed for N members; not readable
+here". Nothing of the ciphertext is shown.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import click
 from rich.console import Console
@@ -20,9 +23,10 @@ from rich.text import Text
 from keys.identity import node_id_from_public_key
 from lapnode.cli.common import one_line, printable
 from lapnode.clock import format_ms
+from lapnode.sealing import NOT_READABLE, SealedView
 from lapnode.store import StoredRecord
-from protocol.envelope import Record
-from protocol.kinds import body_to_document
+from protocol.envelope import Record, RecordId
+from protocol.kinds import Body, SealedBody, body_to_document
 from protocol.scope import Scope
 
 _SUMMARY_WIDTH = 80
@@ -44,8 +48,24 @@ def scope_document(scope: Scope) -> dict[str, object]:
     }
 
 
-def record_document(record: Record, received_at: int | None = None) -> dict[str, object]:
+def sealed_view(record: Record, views: Mapping[RecordId, SealedView]) -> SealedView | None:
+    """The view of a sealed record (not readable here unless the caller opened it); None if unsealed."""
+    if not isinstance(record.body, SealedBody):
+        return None
+    return views.get(record.id) or SealedView(record.body.members, None, NOT_READABLE)
+
+
+def _shown_body(record: Record, view: SealedView | None) -> Body | None:
+    return record.body if view is None else view.body
+
+
+def record_document(
+    record: Record, received_at: int | None = None, views: Mapping[RecordId, SealedView] | None = None
+) -> dict[str, object]:
     header = record.header
+    view = sealed_view(record, views or {})
+    body = _shown_body(record, view)
+    sealed = None if view is None else {"members": view.members, "opened": view.opened, "note": view.line()}
     return {
         "id": record.id.hex(),
         "kind": header.kind,
@@ -58,8 +78,9 @@ def record_document(record: Record, received_at: int | None = None) -> dict[str,
         "created_ms": header.created,
         "received": format_ms(received_at) if received_at is not None else None,
         "scope": scope_document(header.scope),
-        "body": body_to_document(record.body),
+        "body": body_to_document(body) if body is not None else None,
         "redacted": sorted(record.redacted),
+        "sealed": sealed,
     }
 
 
@@ -67,15 +88,17 @@ def short_node_id(node_id: str) -> str:
     return f"{node_id[:8]}…{node_id[-4:]}"
 
 
-def _summary(record: Record) -> str:
-    line = one_line(record.body.summary_line())
+def _summary(record: Record, views: Mapping[RecordId, SealedView]) -> str:
+    view = sealed_view(record, views)
+    body = _shown_body(record, view)
+    line = one_line(body.summary_line() if body is not None else view.line() if view is not None else "")
     return line if len(line) <= _SUMMARY_WIDTH else line[: _SUMMARY_WIDTH - 1] + "…"
 
 
 _COLUMNS = ("id", "kind", "author", "seq", "created (UTC)", "tlp", "summary")
 
 
-def _row(record: Record) -> list[str]:
+def _row(record: Record, views: Mapping[RecordId, SealedView]) -> list[str]:
     return [
         record.id.hex()[:12],
         one_line(record.header.kind),
@@ -83,15 +106,15 @@ def _row(record: Record) -> list[str]:
         str(record.header.seq),
         format_ms(record.header.created)[:16].replace("T", " "),
         record.header.scope.tlp.upper(),
-        _summary(record),
+        _summary(record, views),
     ]
 
 
-def print_table(stored: Sequence[StoredRecord]) -> None:
+def print_table(stored: Sequence[StoredRecord], views: Mapping[RecordId, SealedView] | None = None) -> None:
     if not stored:
         click.echo("no records match", err=True)
         return
-    rows = [_row(item.record) for item in stored]
+    rows = [_row(item.record, views or {}) for item in stored]
     # Piped into grep or a file, nothing is cut: there is no terminal width to respect.
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
     # One line per record. In a narrow terminal only the summary gives way, cut with "…" (`show` has it
@@ -110,9 +133,12 @@ def print_table(stored: Sequence[StoredRecord]) -> None:
     click.echo(f"{len(stored)} record{'s' if len(stored) != 1 else ''}", err=True)
 
 
-def print_detail(record: Record, received_at: int | None) -> None:
+def print_detail(
+    record: Record, received_at: int | None, views: Mapping[RecordId, SealedView] | None = None
+) -> None:
     """The `show` view: header facts, scope, then the body fields one per line."""
-    document = record_document(record, received_at)
+    document = record_document(record, received_at, views)
+    view = sealed_view(record, views or {})
     scope = document["scope"]
     assert isinstance(scope, dict)
     lines = [f"{name}: {document[name]}" for name in ("id", "kind", "author", "seq", "prev", "created")]
@@ -122,10 +148,15 @@ def print_detail(record: Record, received_at: int | None) -> None:
     lines += [_field_line(name, value) for name, value in scope.items() if value not in (None, [])]
     if record.redacted:
         lines.append(f"redacted: {', '.join(sorted(record.redacted))}")
+    if view is not None:
+        lines.append(f"sealed: {view.line()}")
     lines.append("body:")
     body = document["body"]
-    items = body.items() if isinstance(body, dict) else [("(opaque)", body)]
-    lines += [_field_line(name, value) for name, value in items]
+    if body is None:
+        lines.append("  (sealed)")
+    else:
+        items = body.items() if isinstance(body, dict) else [("(opaque)", body)]
+        lines += [_field_line(name, value) for name, value in items]
     click.echo(printable("\n".join(str(line) for line in lines)))
 
 

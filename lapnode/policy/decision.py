@@ -4,6 +4,10 @@ Rule 1: the decision is a pure function of the verified record, the recipient's 
 the hop count and the local clock. It reads the scope only from the verified header.
 Rule 2: it fails closed: an attribute the operator never pinned matches no audience clause.
 Rule 3: a decision carries every reason, so an operator can see why a record was withheld.
+Rule 4: a sealed record (scope flag `sealed`, SPEC §3.7) travels as ciphertext that only its named
+members and author can open, so the rules that keep content from non-members (red and amber+strict never
+relayed, red only to named members, the audience clauses) do not apply to carrying it; expiry, embargo,
+relay_hops and the jurisdiction deny list still do.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
-from protocol.scope import Scope
+from protocol.scope import SEALED_FLAG, Scope
 
 # Records may not be released this early or held this late; a small allowance for clock skew between
 # nodes (DESIGN-NOTES 6) is applied only in the record's favour of being withheld.
@@ -63,6 +67,7 @@ def decide(header: Disclosable, recipient: Recipient, *, now_ms: int, our_key: b
     scope = header.scope
     reasons: list[str] = []
     named = recipient.key in scope.members
+    sealed = SEALED_FLAG in scope.flags
     if recipient.key == header.author:
         reasons.append("recipient is the author")
     if scope.expires is not None and now_ms >= scope.expires - CLOCK_SKEW_MS:
@@ -70,17 +75,29 @@ def decide(header: Disclosable, recipient: Recipient, *, now_ms: int, our_key: b
     if scope.embargo_until is not None and now_ms < scope.embargo_until + CLOCK_SKEW_MS:
         reasons.append("scope.embargo_until: under embargo")
     if header.author != our_key:
-        if scope.tlp in _NEVER_RELAYED:
+        if scope.tlp in _NEVER_RELAYED and not sealed:
             reasons.append(f"tlp {scope.tlp}: never relayed")
         if hops + 1 > scope.relay_hops:
             reasons.append(f"scope.relay_hops: limit {scope.relay_hops} reached")
-    if scope.tlp == "red" and not named:
+    if scope.tlp == "red" and not named and not sealed:
         reasons.append("tlp red: recipient is not a named member")
     if not named:
-        reasons.extend(_audience_reasons(header, recipient))
+        reasons.extend(
+            _carrier_reasons(header, recipient) if sealed else _audience_reasons(header, recipient)
+        )
     if reasons:
         return Decision("withhold", tuple(reasons))
-    return Decision("send", ("named member",) if named else ("within the author's scope",))
+    if named:
+        return Decision("send", ("named member",))
+    return Decision("send", ("sealed: carried as ciphertext",) if sealed else ("within the author's scope",))
+
+
+def _carrier_reasons(header: Disclosable, recipient: Recipient) -> list[str]:
+    """A non-member may carry a sealed record (Rule 4), except where the author said it may never go."""
+    deny = header.scope.jurisdictions_deny
+    if deny and (recipient.jurisdiction is None or recipient.jurisdiction in deny):
+        return ["scope.jurisdictions_deny: recipient's jurisdiction is excluded or unknown"]
+    return []
 
 
 def _audience_reasons(header: Disclosable, recipient: Recipient) -> list[str]:

@@ -15,6 +15,8 @@ sets) is repaired by `body_from_document` only, whose output then passes `parse_
 Conventions for times, numbers, money and empty values: protocol.kinds.documents.
 Rule 4: an unknown kind, or a known kind at a schema version this node does not know, is an
 `OpaqueBody`: stored and relayed as received, never interpreted.
+Rule 5: a sealed record's body is a `SealedBody` (protocol.kinds.sealed), parsed by the envelope from the
+scope's `sealed` flag; once a recipient opens it, the plaintext goes through `parse_body` like any body.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from typing import Any, Final, TypeAlias
 from protocol.codec import Value
 from protocol.errors import SchemaError
 from protocol.indicators import show
-from protocol.kinds import contact, lead, opaque, trend
+from protocol.kinds import contact, lead, opaque, sealed, trend
 from protocol.kinds.contact import ContactBody
 from protocol.kinds.lead import Detriment, Evidence, LeadBody, Subject
 from protocol.kinds.opaque import OpaqueBody
+from protocol.kinds.sealed import SealedBody
 from protocol.kinds.trend import BreakdownEntry, TrendBody
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "Evidence",
     "LeadBody",
     "OpaqueBody",
+    "SealedBody",
     "Subject",
     "TrendBody",
     "body_from_document",
@@ -49,7 +53,7 @@ __all__ = [
     "parse_body",
 ]
 
-Body: TypeAlias = ContactBody | LeadBody | TrendBody | OpaqueBody
+Body: TypeAlias = ContactBody | LeadBody | TrendBody | OpaqueBody | SealedBody
 
 KNOWN_KINDS: Final[frozenset[str]] = frozenset({"contact", "lead", "trend"})
 SCHEMA_VERSIONS: Final[Mapping[str, int]] = MappingProxyType(
@@ -73,6 +77,7 @@ _TO_DOCUMENT: Final[Mapping[type, Callable[[Any], dict[str, object]]]] = {
     LeadBody: lead.to_document,
     TrendBody: trend.to_document,
     OpaqueBody: opaque.to_document,
+    SealedBody: sealed.to_document,
 }
 assert {kind for kind, _ in _PARSERS} == KNOWN_KINDS == _FROM_DOCUMENT.keys()
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lapnode.policy import Decision, Recipient, decide
 from lapnode.policy.decision import CLOCK_SKEW_MS, LAW_ENFORCEMENT
 from protocol.envelope import Header
-from protocol.scope import CATEGORIES, FLAGS, MAX_RELAY_HOPS, TLP_LEVELS, Scope
+from protocol.scope import CATEGORIES, FLAGS, MAX_RELAY_HOPS, SEALED_FLAG, TLP_LEVELS, Scope
 from tests.factories import T0, identity, make_record
 
 AUTHOR = identity("policy author")
@@ -60,6 +60,13 @@ def scope(tlp: str = "green", **clauses: Any) -> Scope:
 
 SENT = ("within the author's scope",)
 NAMED = ("named member",)
+CARRIED = ("sealed: carried as ciphertext",)
+
+
+def sealed(tlp: str = "red", *, flags: tuple[str, ...] = (), **clauses: Any) -> Scope:
+    """A sealed scope naming GB_GOVERNMENT (SPEC §3.7): others may only carry the ciphertext."""
+    return Scope.create(tlp, members=[GB_GOVERNMENT.key], flags=["sealed", *flags], **clauses)
+
 
 CASES: dict[str, Case] = {
     # hops and relaying
@@ -160,6 +167,34 @@ CASES: dict[str, Case] = {
         scope(expires=NOW + CLOCK_SKEW_MS), NL_ENFORCEMENT, False, ("scope.expires",)
     ),
     "not expired": Case(scope(expires=NOW + HOUR), NL_ENFORCEMENT, True, SENT),
+    # sealed records: carried as ciphertext; only expiry, embargo, relay_hops and deny lists hold them back
+    "sealed red: the author sends it to a carrier": Case(sealed(), NL_ENFORCEMENT, True, CARRIED),
+    "sealed red: a relay passes it to a carrier": Case(sealed(), US_INDUSTRY, True, CARRIED, 0),
+    "sealed red: a relay delivers it to the named member": Case(sealed(), GB_GOVERNMENT, True, NAMED, 1),
+    "sealed amber+strict is relayed": Case(sealed("amber+strict"), NL_ENFORCEMENT, True, CARRIED, 0),
+    "sealed: categories do not limit carriers": Case(
+        sealed(categories=["government"], jurisdictions_allow=["GB"]), US_INDUSTRY, True, CARRIED
+    ),
+    "sealed: law-enforcement-only does not limit carriers": Case(
+        sealed(flags=("law-enforcement-only",)), US_INDUSTRY, True, CARRIED
+    ),
+    "sealed: relay_hops still holds": Case(
+        sealed(relay_hops=1), NL_ENFORCEMENT, False, ("scope.relay_hops",), 1
+    ),
+    "sealed: relay_hops holds for the named member too": Case(
+        sealed(relay_hops=1), GB_GOVERNMENT, False, ("scope.relay_hops",), 1
+    ),
+    "sealed: a denied jurisdiction carries nothing": Case(
+        sealed(jurisdictions_deny=["US"]), US_INDUSTRY, False, ("scope.jurisdictions_deny",)
+    ),
+    "sealed: unknown jurisdiction, deny list: fails closed": Case(
+        sealed(jurisdictions_deny=["US"]), UNPINNED, False, ("scope.jurisdictions_deny",)
+    ),
+    "sealed: under embargo": Case(
+        sealed(embargo_until=NOW + HOUR), NL_ENFORCEMENT, False, ("scope.embargo_until",)
+    ),
+    "sealed: expired": Case(sealed(expires=NOW - HOUR), GB_GOVERNMENT, False, ("scope.expires",)),
+    "sealed: never back to the author": Case(sealed(), THE_AUTHOR, False, ("recipient is the author",), 0),
     # every reason at once
     "every reason is reported": Case(
         scope(
@@ -230,7 +265,8 @@ def scopes(draw: st.DrawFn) -> Scope:
         members=draw(st.sets(st.sampled_from([r.key for r in RECIPIENTS]), max_size=2)),
         jurisdictions_allow=allow,
         jurisdictions_deny=draw(st.sets(st.sampled_from(JURISDICTIONS), max_size=2)) - allow,
-        flags=draw(st.sets(st.sampled_from(sorted(FLAGS)), max_size=2)),
+        # Sealed scopes follow other rules (decision.py Rule 4); they have their own property below.
+        flags=draw(st.sets(st.sampled_from(sorted(FLAGS - {SEALED_FLAG})), max_size=2)),
         embargo_until=draw(st.none() | st.integers(NOW - 2 * HOUR, NOW + 2 * HOUR)),
         expires=draw(st.none() | st.integers(NOW - 2 * HOUR, NOW + 2 * HOUR)),
     )
@@ -265,3 +301,41 @@ def test_decide_fails_closed(signed: Scope, to: Recipient, hops_before: int | No
         assert not signed.jurisdictions_deny or (
             to.jurisdiction is not None and to.jurisdiction not in signed.jurisdictions_deny
         )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    scopes(),
+    st.sampled_from(RECIPIENTS),
+    st.none() | st.integers(0, MAX_RELAY_HOPS + 2),
+)
+def test_a_sealed_record_is_held_back_only_by_time_hops_and_deny_lists(
+    drawn: Scope, to: Recipient, hops_before: int | None
+) -> None:
+    members = drawn.members or (GB_GOVERNMENT.key,)
+    signed = Scope.create(
+        drawn.tlp,
+        relay_hops=drawn.relay_hops,
+        categories=drawn.categories,
+        members=members,
+        jurisdictions_allow=drawn.jurisdictions_allow,
+        jurisdictions_deny=drawn.jurisdictions_deny,
+        flags=(*drawn.flags, SEALED_FLAG),
+        embargo_until=drawn.embargo_until,
+        expires=drawn.expires,
+    )
+    relaying = hops_before is not None
+    our_key = RELAY.public_key.raw if relaying else AUTHOR.public_key.raw
+    decision = decide(header(signed), to, now_ms=NOW, our_key=our_key, hops=hops_before or 0)
+    expected = (
+        to.key != AUTHOR.public_key.raw
+        and (signed.expires is None or signed.expires - CLOCK_SKEW_MS > NOW)
+        and (signed.embargo_until is None or signed.embargo_until + CLOCK_SKEW_MS <= NOW)
+        and (not relaying or (hops_before or 0) + 1 <= signed.relay_hops)
+        and (
+            to.key in signed.members
+            or not signed.jurisdictions_deny
+            or (to.jurisdiction is not None and to.jurisdiction not in signed.jurisdictions_deny)
+        )
+    )
+    assert decision.send is expected, decision.reasons

@@ -16,6 +16,9 @@ from lapnode.store import (
     StoreError,
 )
 from protocol.envelope import Record, RecordId
+from protocol.kinds import SealedBody, body_from_document, parse_body
+from protocol.scope import Scope
+from protocol.sealed import open_sealed
 from tests.factories import NETWORK, T0, chain, contact_document, identity, lead_document, make_record
 
 
@@ -272,3 +275,26 @@ async def test_copies_already_held_cost_no_transaction_and_their_cursor_waits(st
     shorter = await store.ingest([records[0].wire], source=peer.public_key.raw, hops=[0], cursor=10)
     assert shorter.duplicates == 1
     assert (await store.read_log(0, limit=10))[-1].wire == records[0].wire
+
+
+async def test_a_sealed_record_is_stored_as_ciphertext_and_indexed_by_header_only(store: Store) -> None:
+    """SPEC §3.7: a node stores the record as received; no term or search text comes from a sealed body."""
+    alice, carol = identity("alice"), identity("carol")
+    sealed_scope = Scope.create("red", members=[carol.public_key.raw], flags=["sealed"])
+    sealed = make_record(alice, 1, None, document=lead_document(1, "sealed-only.example"), scope=sealed_scope)
+    clear = make_record(alice, 2, sealed.id, document=lead_document(2, "clear.example"))
+    report = await store.ingest([sealed.wire, clear.wire])
+    assert report.stored == [sealed.id, clear.id]
+
+    async def ids(**filters: object) -> list[bytes]:
+        return [s.record.id for s in await store.query(QueryFilters(**filters))]  # type: ignore[arg-type]
+
+    assert await ids(kind="lead") == [clear.id, sealed.id]
+    assert await ids(author=alice.public_key.raw) == [clear.id, sealed.id]
+    assert await ids(indicator="sealed-only.example") == []
+    assert await ids(indicator="198.51.100.7") == [clear.id]
+    assert await ids(text="campaign 1") == []
+    held = await store.get(sealed.id.hex())
+    assert held.record.wire == sealed.wire and isinstance(held.record.body, SealedBody)
+    fields = body_from_document("lead", lead_document(1, "sealed-only.example"))
+    assert open_sealed(held.record, carol) == parse_body("lead", 1, fields, frozenset(fields))

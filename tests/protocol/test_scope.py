@@ -78,6 +78,7 @@ def test_round_trip_through_the_codec() -> None:
         ("boolean hops", {"tlp": "red", "relay_hops": True}),
         ("boolean expiry", {"tlp": "red", "expires": True}),
         ("member as 32 characters of text", {"tlp": "red", "members": ["k" * 32]}),
+        ("sealed without named members", {"tlp": "red", "flags": ["sealed"]}),
     ],
 )
 def test_create_validates(label: str, kwargs: dict[str, Any]) -> None:
@@ -95,7 +96,8 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("most members", {"tlp": "red", "relay_hops": 0, "members": [bytes([i]) * 32 for i in range(256)]}),
     ("latest time", {"tlp": "red", "relay_hops": 0, "expires": MAX_TIME_MS - 1, "embargo_until": 0}),
     ("every category", {"tlp": "red", "relay_hops": 0, "categories": sorted(CATEGORIES)}),
-    ("every flag", {"tlp": "red", "relay_hops": 0, "flags": sorted(FLAGS)}),
+    # `sealed` needs named members (§3.7).
+    ("every flag", {"tlp": "red", "relay_hops": 0, "members": [bytes(32)], "flags": sorted(FLAGS)}),
 ]
 
 
@@ -159,6 +161,7 @@ REJECTED: list[tuple[str, Any]] = [
     ("members over the limit", with_(members=MANY_MEMBERS)),
     ("members as bytes", with_(members=A)),
     ("members entry a list", with_(members=[[A]])),
+    ("sealed without named members", {"tlp": "red", "relay_hops": 0, "flags": ["sealed"]}),
     ("jurisdiction lower case", with_(jurisdictions_allow=["nl"])),
     ("jurisdiction alpha-3", with_(jurisdictions_allow=["NLD"])),
     ("jurisdiction one letter", with_(jurisdictions_allow=["N"])),
