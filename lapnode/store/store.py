@@ -51,6 +51,7 @@ class AmbiguousRecordId(LapnodeError):
 
 
 POLL_INTERVAL = 0.25
+CURSOR_DEFERRAL_S = 10.0
 
 _HOLDINGS = text(
     """
@@ -135,7 +136,7 @@ class Store:
         self._held = HeldIds()
         # A batch of copies only is acknowledged without a transaction; the cursor it brings is
         # written with the peer's next real batch. Lost on a restart, it costs only those copies again.
-        self._deferred_cursors: dict[bytes, int] = {}
+        self._deferred_cursors: dict[bytes, tuple[int, float]] = {}
 
     @classmethod
     async def open(cls, url: str, *, network: str) -> Store:
@@ -173,12 +174,10 @@ class Store:
         index: dict[bytes, int] = {}
         hop_counts: dict[bytes, int] = {}
         peeked = [peek_record_id(raw) for raw in raws]
-        if self._held.all_held(peeked, hops):
-            if source is not None and cursor is not None:
-                self._deferred_cursors[source] = max(cursor, self._deferred_cursors.get(source, 0))
+        if (not raws or self._held.all_held(peeked, hops)) and self._defer_cursor(source, cursor):
             return IngestReport([], len(raws), [], [])
         if source is not None and source in self._deferred_cursors:
-            deferred = self._deferred_cursors.pop(source)
+            deferred, _ = self._deferred_cursors.pop(source)
             cursor = deferred if cursor is None else max(cursor, deferred)
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
@@ -201,11 +200,29 @@ class Store:
             if source is not None:
                 await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
         self._held.note((rid, hop_counts.get(rid, 0)) for rid in outcome.stored)
-        if outcome.stored or outcome.relogged:
+        if outcome.relogged:
             await self._note_growth()
+        elif outcome.stored:
+            self._grown_to(outcome.last_position)
         rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
         rejected.sort(key=lambda r: r.index)
         return IngestReport(outcome.stored, outcome.duplicates, rejected, sorted(outcome.frozen))
+
+    def _defer_cursor(self, source: bytes | None, cursor: int | None) -> bool:
+        """Keep the cursor of a batch that stores nothing in memory rather than write it now.
+
+        Most such batches are a publisher saying "caught up" after every record it sent, or copies
+        already held; writing each one's cursor was most of a relaying node's transactions. A cursor
+        waits at most CURSOR_DEFERRAL_S; False means it is due, and the caller writes it.
+        """
+        if source is None or cursor is None:
+            return True
+        now = time.monotonic()
+        deferred, since = self._deferred_cursors.get(source, (0, now))
+        if now - since >= CURSOR_DEFERRAL_S:
+            return False
+        self._deferred_cursors[source] = (max(cursor, deferred), since)
+        return True
 
     async def _skip_held(
         self,
@@ -311,7 +328,10 @@ class Store:
     async def _note_growth(self) -> None:
         """Refresh the cached head; wake every waiter if it moved."""
         self._head_checked = asyncio.get_running_loop().time()
-        head = await self.head()
+        self._grown_to(await self.head())
+
+    def _grown_to(self, head: int) -> None:
+        """Our own commit (or a poll) reached `head`; wake every waiter if the head moved."""
         if head > self._head:
             self._head = head
             self._log_grew.set()

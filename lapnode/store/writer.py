@@ -34,6 +34,8 @@ class WriteOutcome:
     refused: dict[RecordId, str] = field(default_factory=dict)
     frozen: set[bytes] = field(default_factory=set)
     relogged: int = 0
+    # The highest log position this write gave a new record (0 if none): the store's new head.
+    last_position: int = 0
 
     def merge(self, other: WriteOutcome) -> None:
         self.stored.extend(other.stored)
@@ -41,6 +43,7 @@ class WriteOutcome:
         self.refused.update(other.refused)
         self.frozen.update(other.frozen)
         self.relogged += other.relogged
+        self.last_position = max(self.last_position, other.last_position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ async def write_records(
             await _freeze(conn, author_id, seq, first, record.id, now_ms=now_ms)
             frozen.add(author_id)
             outcome.frozen.add(record.author)
-    await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
+    outcome.last_position = await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
     outcome.stored.extend(r.id for r in accepted)
     return outcome
 
@@ -241,9 +244,10 @@ async def _freeze(
 
 async def _insert(
     conn: AsyncConnection, batch: Sequence[RecordRow], ids: dict[bytes, int], *, now_ms: int, origin: Origin
-) -> None:
+) -> int:
+    """Insert the rows; return the last log position given (0 for an empty batch)."""
     if not batch:
-        return
+        return 0
     # Row ids are handed out here, under the write lock, rather than returned by the database: one
     # executemany without RETURNING is a single round trip on every driver.
     first = (await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))).scalar_one() + 1
@@ -275,6 +279,7 @@ async def _insert(
     ]
     if term_rows:
         await bulk_insert(conn, terms, ("value", "term_type", "record_id"), term_rows)
+    return int(first) + len(batch) - 1
 
 
 _RECORD_COLUMNS = (
