@@ -1,6 +1,8 @@
 """The local record store (SQLite by default, PostgreSQL when configured)."""
 
+from lapnode.store.drafts import Draft, DraftAdded, DraftBook, UnknownDraft
 from lapnode.store.engine import StoreError
+from lapnode.store.exports import ExportLog, ExportRow, filter_clause
 from lapnode.store.peers import Peer, PeerBook, UnknownPeer
 from lapnode.store.queries import MAX_LIMIT, QueryFilters
 from lapnode.store.store import (
@@ -13,10 +15,16 @@ from lapnode.store.store import (
     Store,
     StoredRecord,
 )
+from lapnode.store.tokens import TokenBook, TokenEntry, UnknownToken
 
 __all__ = [
     "MAX_LIMIT",
     "AmbiguousRecordId",
+    "Draft",
+    "DraftAdded",
+    "DraftBook",
+    "ExportLog",
+    "ExportRow",
     "FrozenAuthor",
     "IngestReport",
     "LogEntry",
@@ -28,5 +36,10 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredRecord",
+    "TokenBook",
+    "TokenEntry",
+    "UnknownDraft",
     "UnknownPeer",
+    "UnknownToken",
+    "filter_clause",
 ]
