@@ -21,7 +21,6 @@ from lapnode.config import check_category, check_jurisdiction
 from lapnode.errors import InputError
 from lapnode.interop.stix_common import timestamp
 from lapnode.interop.taxii_collections import collections
-from lapnode.interop.taxii_pull import Credentials, pull
 from lapnode.interop.tokens import new_token, token_hash, valid_name
 from lapnode.store import Store, TokenEntry
 
@@ -168,6 +167,9 @@ def pull_command(
     max_objects: int,
 ) -> None:
     """Pull STIX indicators from a TAXII 2.1 collection into draft leads (nothing is published)."""
+    # Imported here: the HTTP client stack is only needed by this command.
+    from lapnode.interop.taxii_pull import Credentials, pull
+
     node_home = load_home(home)
     if not url.startswith(("https://", "http://")):
         raise InputError(f"{url!r} is not an http(s) URL of a TAXII API root")

@@ -24,7 +24,7 @@ StixObject = dict[str, object]
 
 SPEC_VERSION: Final = "2.1"
 ID_PREFIX_BYTES: Final = 6
-_SCO_NAMESPACE: Final = uuid.UUID("00abedb4-aa42-539a-a3af-1cc33dd9b7d6")
+_SCO_NAMESPACE: Final = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 _PERSON: Final = b"lapnode.stix.v1"
 
 TLP_EXTENSION_ID: Final = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"

@@ -36,7 +36,7 @@ from protocol.kinds import ContactBody, LeadBody, Subject, TrendBody
 from protocol.kinds.documents import render_time
 
 _SECTORS: Final[Mapping[str, str]] = {
-    "enforcement": "law-enforcement",
+    "enforcement": "government-national",
     "government": "government",
     "interest-group": "non-profit",
 }

@@ -7,6 +7,8 @@ is written; a report the library would refuse is never written.
 Rule 3: an exported report never claims what the lead does not say. X-ARF requires a source port for
 `protocol: smtp`, and a lead has none, so email spam is reported as `protocol: other` with a
 `violation:unsolicited-email` tag; the sender address still goes in `smtp_from`.
+Rule 4: the `xarf` library is imported when first used, not with the CLI: its schema checkers take
+seconds to import, which every other `lapnode` command would pay.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Final
-
-import xarf
+from types import ModuleType
+from typing import TYPE_CHECKING, Final
 
 from lapnode.errors import InputError, LapnodeError
 from lapnode.interop.drafting import DraftLead
@@ -26,12 +27,19 @@ from protocol.kinds import LeadBody
 from protocol.kinds.documents import render_time
 
 MAX_REPORT_BYTES: Final = 5 * 1024 * 1024
-_SPEC_VERSION: Final = xarf.SPEC_VERSION
+if TYPE_CHECKING:
+    import xarf
 _SHOWN_ERRORS: Final = 3
 
 
 class XarfError(InputError):
     """The file is not a valid X-ARF v4 messaging/spam report."""
+
+
+def _xarf() -> ModuleType:
+    import xarf  # Rule 4
+
+    return xarf
 
 
 def _problems(errors: list[xarf.ValidationError]) -> str:
@@ -48,8 +56,10 @@ def parse_xarf(text: str, *, source: str) -> dict[str, object]:
         raise XarfError(f"{source} is not JSON: {exc.msg} (line {exc.lineno})") from None
     if not isinstance(data, dict):
         raise XarfError(f"{source}: an X-ARF report is a JSON object")
-    result = xarf.parse(data)
-    if result.errors or result.report is None:
+    result = _xarf().parse(data)
+    # Only the schema's verdict counts: xarf 1.0 also builds a typed model, which fails on valid reports
+    # (it types `confidence` as an integer where the schema allows 0.92) and then returns no model.
+    if result.errors:
         raise XarfError(f"{source} is not a valid X-ARF v4 report: {_problems(result.errors)}")
     if (data.get("category"), data.get("type")) != ("messaging", "spam"):
         raise XarfError(
@@ -110,7 +120,7 @@ def report_for(record: Record, *, org: str, contact: str) -> dict[str, object]:
     violations = list(body.violation_types or ())
     tags = [f"tlp:{record.header.scope.tlp}"] + [f"violation:{v}" for v in violations]
     report: dict[str, object] = {
-        "xarf_version": _SPEC_VERSION,
+        "xarf_version": _xarf().SPEC_VERSION,
         "report_id": str(uuid.UUID(bytes=bytes(record.id)[:16], version=4)),
         "timestamp": _iso_seconds(when),
         "reporter": {"org": org, "contact": contact, "domain": contact.rpartition("@")[2]},
@@ -126,7 +136,7 @@ def report_for(record: Record, *, org: str, contact: str) -> dict[str, object]:
         report["smtp_from"] = by_type["email"][0]
     if by_type["url"]:
         report["spam_indicators"] = {"suspicious_links": by_type["url"]}
-    result = xarf.parse(report)
+    result = _xarf().parse(report)
     if result.errors:
         raise LapnodeError(f"the X-ARF report for this lead does not validate: {_problems(result.errors)}")
     return report
