@@ -1,4 +1,4 @@
-"""ARF, X-ARF and CSV in; X-ARF and CSV out. Each checked against the format's own reference where one exists."""
+"""ARF, X-ARF and CSV in; X-ARF and CSV out, each checked against its reference where one exists."""
 
 from __future__ import annotations
 

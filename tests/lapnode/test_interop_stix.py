@@ -1,4 +1,4 @@
-"""STIX 2.1 export: every shape we build passes stix2-validator (strict) and stix2.parse(allow_custom=False)."""
+"""STIX 2.1 export: every shape passes stix2-validator (strict) and stix2.parse(allow_custom=False)."""
 
 from __future__ import annotations
 
