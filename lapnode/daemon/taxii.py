@@ -67,7 +67,9 @@ def error(
 
 
 def taxii_json(body: object, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=json.dumps(body), headers={"Content-Type": TAXII_MEDIA, **(headers or {})})
+    return web.Response(
+        body=json.dumps(body).encode(), headers={"Content-Type": TAXII_MEDIA, **(headers or {})}
+    )
 
 
 def _accepts_taxii(accept: str) -> bool:
