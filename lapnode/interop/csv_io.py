@@ -67,7 +67,11 @@ def _columns(header: list[str]) -> tuple[int, int] | None:
 
 def import_csv(text: str, *, title: str, summary: str | None, source: str) -> dict[str, object]:
     """One draft lead holding every indicator of the file (Rule 1)."""
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputError(f"{source} is not CSV (line {reader.line_num}): {exc}") from None
     if not rows:
         raise InputError(f"{source} is empty")
     found = _columns(rows[0])

@@ -6,7 +6,11 @@ Rule 2: pages are keyset pages on (log position, object index within the record'
 the opaque `next`. Each request reads at most SCAN_ROWS log rows, whatever the policy withholds, so a
 request costs bounded work: a page may hold fewer than `limit` objects and still say `more`.
 Rule 3: `added_after` becomes a log position by binary search (lapnode.store.exports), never by
-comparing objects with each other; each object's `date_added` is the time the record reached this node.
+comparing objects with each other; each object's `date_added` is the millisecond the record reached this
+node. Many records can share a millisecond (a gossip batch is one transaction), so the millisecond of
+`added_after` itself is served again: a client polling with its last `X-TAXII-Date-Added-Last` gets
+those objects twice (clients de-duplicate by id and version) and never misses one committed in the same
+millisecond after its last poll (polling by time loses late arrivals: LESSONS.md, MISP #3666).
 Rule 4: objects made from a record can be found by id (their uuid starts with the record id); an
 observable, an author's identity or a country is served inside pages but not by id.
 """
@@ -123,6 +127,10 @@ def parse_next(text: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
+def _inclusive(added_after: int | None) -> int | None:
+    return None if added_after is None else added_after - 1  # Rule 3: the same millisecond again
+
+
 @dataclass(frozen=True)
 class Entry:
     obj: StixObject
@@ -154,6 +162,7 @@ class Reader:
     network: str
     now_ms: int
     names: Mapping[bytes, str]
+    scan_rows: int = SCAN_ROWS
 
     def _disclose(self, rows: list[ExportRow]) -> list[Disclosed]:
         return disclose(rows, self.audience, now_ms=self.now_ms, our_key=self.our_key, network=self.network)
@@ -174,15 +183,15 @@ class Reader:
             start = (
                 0
                 if filters.added_after is None
-                else await self.store.exports.position_at(filters.added_after)
+                else await self.store.exports.position_at(filters.added_after - 1)
             )
             cursor = (start + 1, 0)
         position, index = cursor
         page, seen, scanned = Page(), set[object](), 0
-        while scanned < SCAN_ROWS:
-            wanted = min(_READ_ROWS, SCAN_ROWS - scanned)
+        while scanned < self.scan_rows:
+            wanted = min(_READ_ROWS, self.scan_rows - scanned)
             rows = await self.store.exports.page(
-                after=position - 1, limit=wanted, kind=kind, received_after=filters.added_after
+                after=position - 1, limit=wanted, kind=kind, received_after=_inclusive(filters.added_after)
             )
             scanned += len(rows)
             disclosed = {item.row.position: item for item in self._disclose(rows)}

@@ -7,6 +7,8 @@ import json
 
 import pytest
 import xarf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lapnode.errors import InputError
 from lapnode.interop import csv_io
@@ -223,3 +225,27 @@ def test_csv_export_imports_back_as_the_same_indicators() -> None:
     document = csv_io.import_csv(text, title="Round trip", summary=None, source="out.csv")
     expected = {(s.type, s.value) for s in corpus.referral.body.subjects or ()}  # type: ignore[union-attr]
     assert expected | {("email", "spam@opta.example")} == _subjects(document)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=len(ARF_SAMPLE)), noise=st.binary(max_size=40))
+def test_truncated_or_garbled_arf_is_refused_or_read_never_a_crash(cut: int, noise: bytes) -> None:
+    for data in (ARF_SAMPLE[:cut], ARF_SAMPLE[:cut] + noise + ARF_SAMPLE[cut:]):
+        try:
+            document = parse_arf(data, source="fuzz.eml")
+        except InputError:
+            continue
+        assert str(document["title"]).startswith("ARF ") and document["status"] == "suspected"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=200))
+def test_garbage_xarf_and_csv_are_refused_with_one_line(text: str) -> None:
+    for parse in (
+        lambda: parse_xarf(text, source="fuzz.json"),
+        lambda: csv_io.import_csv(text, title="t", summary=None, source="fuzz.csv"),
+    ):
+        try:
+            parse()
+        except InputError as exc:
+            assert str(exc)
