@@ -85,14 +85,29 @@ def judge(row: ExportRow, audience: Audience, *, now_ms: int, our_key: bytes) ->
         extra.append(f"tlp {row.scope.tlp}: not for a public file (only clear is)")
     if not extra:
         return decision
-    reasons = tuple(r for r in decision.reasons if not decision.send) + tuple(extra)
-    return Decision("withhold", reasons)
+    earlier = decision.reasons if decision.action == "withhold" else ()
+    return Decision("withhold", (*earlier, *extra))
 
 
-def _redactions(decision: Decision) -> frozenset[str]:
-    # The policy rework adds redaction to `decide`; a decision that names fields to redact is honoured
-    # here, the one place exports apply it. Until then no decision carries any.
-    return frozenset(getattr(decision, "redact", ()) or ())
+def withheld_fields(decision: Decision) -> frozenset[str] | None:
+    """None when the record may not go at all; else the fields to withhold from it (none for "send").
+
+    The policy rework adds a "redact" action whose `fields` name what to withhold; anything this adapter
+    does not recognise is treated as "withhold" (fail closed).
+    """
+    if decision.action == "send":
+        return frozenset()
+    fields = getattr(decision, "fields", None) if decision.action != "withhold" else None
+    return frozenset(fields) if fields else None
+
+
+def apply_decision(record: Record, decision: Decision, *, network: str) -> Record | None:
+    """The record as it may go out under `decision` (Rule 3), or None."""
+    withheld = withheld_fields(decision)
+    if withheld is None:
+        return None
+    withheld &= frozenset(record.header.commitments)
+    return verify_record(redact(record, withheld), network=network) if withheld else record
 
 
 def disclose(
@@ -102,13 +117,11 @@ def disclose(
     out: list[Disclosed] = []
     for row in rows:
         decision = judge(row, audience, now_ms=now_ms, our_key=our_key)
-        if not decision.send:
-            continue
-        record = verify_record(row.wire, network=network)
-        withheld = _redactions(decision) & frozenset(record.header.commitments)
-        if withheld:
-            record = verify_record(redact(record, withheld), network=network)
-        out.append(Disclosed(record, row))
+        if withheld_fields(decision) is None:
+            continue  # decided on the scope alone: a withheld body is never even decoded
+        record = apply_decision(verify_record(row.wire, network=network), decision, network=network)
+        if record is not None:
+            out.append(Disclosed(record, row))
     return out
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 import pytest
 
 from lapnode.interop.disclosure import (
     Audience,
+    Disclosed,
+    apply_decision,
     audience_for_peer,
     audience_for_token,
     audience_local,
@@ -13,10 +18,11 @@ from lapnode.interop.disclosure import (
     disclose,
     judge,
 )
+from lapnode.interop.stix_bundle import bundle
 from lapnode.store import Peer
 from protocol.scope import Scope
 from tests.factories import NETWORK, T0, identity, make_record
-from tests.lapnode.interop_corpus import AUTHOR, CONFIG, row_of
+from tests.lapnode.interop_corpus import AUTHOR, CONFIG, build, row_of
 
 OTHER = identity("interop-other-author")
 PEER_KEY = identity("interop-peer").public_key.raw
@@ -90,3 +96,31 @@ def test_expired_and_embargoed_records_are_withheld_and_the_rest_verified() -> N
         rows, audience_local(CONFIG), now_ms=T0 + 10**6, our_key=AUTHOR.public_key.raw, network=NETWORK
     )
     assert [item.record.id for item in out] == [fine.id]
+
+
+@dataclass(frozen=True)
+class RedactDecision:
+    """The shape of a redacting decision in the policy rework (action "redact" naming its fields)."""
+
+    action: str
+    reasons: tuple[str, ...]
+    fields: frozenset[str]
+
+
+def test_a_redacting_decision_removes_the_fields_and_the_record_still_verifies() -> None:
+    corpus = build()
+    decision = RedactDecision("redact", ("local rule",), frozenset({"summary", "subjects", "not-a-field"}))
+    redacted = apply_decision(corpus.referral, decision, network=NETWORK)  # type: ignore[arg-type]
+    assert redacted is not None and redacted.id == corpus.referral.id
+    assert redacted.redacted == {"summary", "subjects"}
+    assert redacted.body.summary is None and redacted.body.subjects is None  # type: ignore[union-attr]
+    objects = bundle([Disclosed(redacted, row_of(redacted, 1))], {})["objects"]
+    text = json.dumps(objects)
+    assert "pharma-spam.example" not in text and "credential phish" not in text
+    assert {o["type"] for o in objects} >= {"note", "grouping"}  # no observables left: the lead is a note
+
+
+def test_an_unknown_decision_action_fails_closed() -> None:
+    corpus = build()
+    strange = RedactDecision("forward-to-everyone", (), frozenset())
+    assert apply_decision(corpus.referral, strange, network=NETWORK) is None  # type: ignore[arg-type]
