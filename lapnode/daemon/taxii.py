@@ -44,7 +44,8 @@ PREFIX: Final = "/taxii2"
 API_ROOT: Final = "lapnode"
 TAXII_MEDIA: Final = "application/taxii+json;version=2.1"
 MAX_CONTENT_LENGTH: Final = 10 * 1024 * 1024
-AUDIENCE = web.RequestKey("taxii_audience", Audience)
+# A plain string key: web.RequestKey is newer than the oldest aiohttp pyproject allows; `_audience` types it.
+_AUDIENCE: Final = "lapnode.taxii.audience"
 ORG = web.AppKey("taxii_org", str)
 _ACCEPTABLE: Final = frozenset({"application/taxii+json", "application/*", "*/*"})
 
@@ -118,7 +119,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(401, "Unauthorized", "a valid API token is required", challenge)
     if request.method == "GET" and not _accepts_taxii(request.headers.get("Accept", "*/*")):
         return error(406, "Not Acceptable", f"this server answers with {TAXII_MEDIA}")
-    request[AUDIENCE] = audience_for_token(entry.name, entry.org, entry.category, entry.jurisdiction)
+    request[_AUDIENCE] = audience_for_token(entry.name, entry.org, entry.category, entry.jurisdiction)
     try:
         return await handler(request)
     except BadRequest as exc:
@@ -190,6 +191,12 @@ async def get_collection(request: web.Request) -> web.Response:
     return taxii_json(collection_resource(request.config_dict[NODE].network, _kind(request)))
 
 
+def _audience(request: web.Request) -> Audience:
+    audience = request[_AUDIENCE]
+    assert isinstance(audience, Audience)
+    return audience
+
+
 async def _reader(request: web.Request) -> Reader:
     node = request.config_dict[NODE]
     names = {peer.key: peer.org or peer.name or "" for peer in await node.store.peers.all()}
@@ -197,7 +204,12 @@ async def _reader(request: web.Request) -> Reader:
     if own:
         names[node.key] = own
     return Reader(
-        node.store, request[AUDIENCE], node.key, node.network, now_ms(), {k: v for k, v in names.items() if v}
+        node.store,
+        _audience(request),
+        node.key,
+        node.network,
+        now_ms(),
+        {k: v for k, v in names.items() if v},
     )
 
 
