@@ -155,9 +155,12 @@ def _write_feed(directory: Path, events: dict[str, dict[str, object]], *, force:
     (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
     (staging / "hashes.csv").write_text("".join(f"{line}\n" for line in hashes))
     # Swap the whole directory, so a MISP polling it never reads half of an old and half of a new feed.
+    retired = directory.with_name(f".{directory.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
     if directory.exists():
-        shutil.rmtree(directory)
+        directory.rename(retired)
     staging.rename(directory)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 @export_group.command("xarf")

@@ -24,9 +24,9 @@ async def _store_with(url: str, tlps: list[str]) -> Store:
     return store
 
 
-async def test_paging_skips_withheld_records_with_bounded_scans(sqlite_url: str) -> None:
+async def test_paging_skips_withheld_records_with_bounded_scans(database_url: str) -> None:
     tlps = ["amber+strict"] * 7 + ["green"] + ["red"] * 6 + ["green", "green"]
-    store = await _store_with(sqlite_url, tlps)
+    store = await _store_with(database_url, tlps)
     try:
         audience = audience_for_token("t", None, "industry", "US")
         reader = Reader(store, audience, AUTHOR.public_key.raw, NETWORK, T0, {}, scan_rows=5)
@@ -50,8 +50,8 @@ async def test_paging_skips_withheld_records_with_bounded_scans(sqlite_url: str)
         await store.close()
 
 
-async def test_added_after_returns_only_later_records(sqlite_url: str) -> None:
-    store = await _store_with(sqlite_url, ["green", "green"])
+async def test_added_after_returns_only_later_records(database_url: str) -> None:
+    store = await _store_with(database_url, ["green", "green"])
     try:
         reader = Reader(
             store, audience_for_token("t", None, "industry", "US"), AUTHOR.public_key.raw, NETWORK, T0, {}
