@@ -39,6 +39,7 @@ from protocol.kinds import KNOWN_KINDS
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
 SCAN_ROWS: Final = 2000
+MAX_IDS: Final = 100
 _READ_ROWS: Final = 200
 _NEXT_RE: Final = re.compile(r"([1-9][0-9]{0,18})\.([0-9]{1,6})")
 _COLLECTION_NAMESPACE: Final = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # RFC 4122 URL namespace
@@ -101,10 +102,13 @@ def parse_filters(query: Mapping[str, str]) -> Filters:
             added_after = parse_timestamp(query["added_after"])
         except ValueError as exc:
             raise BadRequest(f"added_after: {exc}") from None
+    ids = listed("match[id]")
+    if ids is not None and len(ids) > MAX_IDS:
+        raise BadRequest(f"match[id] names more than {MAX_IDS} objects; ask in smaller sets")
     return Filters(
         added_after=added_after,
         types=listed("match[type]"),
-        ids=listed("match[id]"),
+        ids=ids,
         versions=listed("match[version]"),
         spec_versions=listed("match[spec_version]"),
     )
