@@ -193,7 +193,8 @@ class Reader:
         position, index = cursor
         page, seen, scanned = Page(), set[object](), 0
         while scanned < self.scan_rows:
-            wanted = min(_READ_ROWS, self.scan_rows - scanned)
+            # A record gives several objects: a small page needs few rows verified and turned into STIX.
+            wanted = min(_READ_ROWS, self.scan_rows - scanned, max(limit, 8))
             rows = await self.store.exports.page(
                 after=position - 1, limit=wanted, kind=kind, received_after=_inclusive(filters.added_after)
             )
