@@ -164,14 +164,16 @@ def drafts_list(home: Path | None, as_json: bool, include_published: bool) -> No
 @drafts_group.command("show")
 @home_option
 @click.argument("draft_id", type=int, metavar="N")
-def drafts_show(home: Path | None, draft_id: int) -> None:
-    """Show draft N as JSON (edit a copy and pass it to `publish lead --from-draft N --from-file`)."""
+@click.option("--body", "body_only", is_flag=True, help="Only the lead body, ready to edit and publish.")
+def drafts_show(home: Path | None, draft_id: int, body_only: bool) -> None:
+    """Show draft N as JSON; `--body > lead.json` gives a body to edit and publish with `--from-file`."""
     node_home = load_home(home)
 
     async def action(store: Store) -> Draft:
         return await store.drafts.get(draft_id)
 
-    echo_json(_draft_document(run_with_store(node_home, action)))
+    draft = run_with_store(node_home, action)
+    echo_json(draft.document if body_only else _draft_document(draft))
 
 
 @drafts_group.command("discard")

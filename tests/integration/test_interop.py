@@ -314,9 +314,15 @@ def test_an_arf_report_becomes_a_draft_published_with_one_command(site: Site) ->
     first = site.node.run("import", "arf", str(report))
     assert first.stdout.startswith("draft ") and "--from-draft" in first.stderr
     draft_id = first.stdout.split()[1].rstrip(":")
-    published = site.node.run("publish", "lead", "--from-draft", draft_id, "--tlp", "green", "--json")
+    body = json.loads(site.node.run("drafts", "show", draft_id, "--body").stdout)
+    edited = site.work / "edited.json"
+    edited.write_text(json.dumps(body | {"status": "verified"}))
+    published = site.node.run(
+        "publish", "lead", "--from-draft", draft_id, "--from-file", str(edited), "--tlp", "green", "--json"
+    )
     record = json.loads(published.stdout)
     assert record["body"]["subjects"][0] == {"type": "ip", "value": "192.0.2.1"}
+    assert record["body"]["status"] == "verified" and record["scope"]["tlp"] == "green"
     again = site.node.run("publish", "lead", "--from-draft", draft_id, check=False)
     assert again.returncode == 1 and "published already" in again.stderr
     broken = site.work / "broken.eml"
