@@ -29,9 +29,12 @@ from keys.errors import CryptoError
 from lapnode.cli.audit_commands import audit
 from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
+from lapnode.cli.draft_commands import drafts_group, import_group
+from lapnode.cli.export_commands import export_group
 from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
 from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.record_commands import publish, query, show
+from lapnode.cli.taxii_commands import taxii_group
 from lapnode.errors import LapnodeError
 from protocol.errors import ProtocolError
 
@@ -76,6 +79,10 @@ for _command in (
     subscribe,
     unsubscribe,
     audit,
+    import_group,
+    drafts_group,
+    export_group,
+    taxii_group,
 ):
     cli.add_command(_command)
 cli.add_command(serve_command, name="serve")

@@ -52,7 +52,7 @@ def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
     configure_logging()
     host, port = split_address(node_home.config.listen)
     admin_host, admin_port = admin_address(node_home.config.listen)
-    settings = Settings(identity, node_home.database_url, node_home.config.network)
+    settings = Settings(identity, node_home.database_url, node_home.config.network, org=node_home.config.org)
     asyncio.run(serve(settings, host=host, port=port, admin_host=admin_host, admin_port=admin_port))
 
 

@@ -19,6 +19,7 @@ from lapnode.cli.common import (
     passphrase_file_option,
     run_with_store,
 )
+from lapnode.cli.draft_commands import publish_from_draft
 from lapnode.cli.filters import DEFAULT_QUERY_LIMIT, FilterOptions, filter_options
 from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.render import print_detail, print_table, record_document
@@ -145,7 +146,7 @@ def _scope_request(options: dict[str, Any]) -> ScopeRequest:
     )
 
 
-def _publish(kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], dict[str, object]]) -> None:
+def _publish(kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], dict[str, object]]) -> Record:
     """Shared by the three kinds: read, validate everything, unlock the key, sign and store."""
     home = load_home(options.pop("home"))
     as_json = options.pop("as_json")
@@ -178,6 +179,7 @@ def _publish(kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], 
         echo_json(record_document(record, views=opened))
     else:
         click.echo(record.id.hex())
+    return record
 
 
 def _no_defaults(home: NodeHome) -> dict[str, object]:
@@ -225,9 +227,14 @@ def contact(**options: Any) -> None:
 @click.option("--title", help="One-line title.")
 @click.option("--summary", help="What happened, in a few sentences.")
 @click.option("--status", type=click.Choice(["verified", "suspected"]), help="Verified or suspected.")
+@click.option("--from-draft", type=int, metavar="N", help="Start from draft N, made by `lapnode import`.")
 def lead(**options: Any) -> None:
     """Publish a case lead or referral."""
-    _publish("lead", options, _no_defaults)
+    draft_id = options.pop("from_draft")
+    if draft_id is not None:
+        publish_from_draft(draft_id, options, _publish)
+    else:
+        _publish("lead", options, _no_defaults)
 
 
 @publish.command()

@@ -3,8 +3,9 @@
 Rule 1: resources are opened and closed in cleanup contexts, in order: store, HTTP client, node,
 subscription manager. Stopping the app closes them in reverse, so acknowledged records are committed
 before the process exits.
-Rule 2: the public side serves only the gossip WebSocket; /metrics and /status are on the admin app,
-which `serve` binds to loopback.
+Rule 2: the public side serves the gossip WebSocket and the read-only TAXII API root under /taxii2/
+(which answers loopback clients only: a TLS proxy publishes it); /metrics and /status are on the admin
+app, which `serve` binds to loopback.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from lapnode.daemon.feed import Feed, FeedStats
 from lapnode.daemon.manager import SubscriptionManager
 from lapnode.daemon.metrics import HANDSHAKE_FAILURES, PEERS_CONNECTED, PEERS_DISCONNECTED
 from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
+from lapnode.daemon.taxii import ORG as TAXII_ORG
+from lapnode.daemon.taxii import PREFIX as TAXII_PREFIX
+from lapnode.daemon.taxii import create_taxii_app
 from lapnode.store import Store
 
 log = logging.getLogger("lapnode.app")
@@ -35,6 +39,8 @@ class Settings:
     identity: Identity
     database_url: str
     network: str
+    # The node's organisation (config.toml), named as the author of our own records in TAXII responses.
+    org: str | None = None
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -44,6 +50,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_lifecycle(settings))
     app.on_shutdown.append(_close_sockets)
     app.router.add_get(GOSSIP_PATH, gossip_handler)
+    if settings.org:
+        app[TAXII_ORG] = settings.org
+    app.add_subapp(TAXII_PREFIX, create_taxii_app())
     return app
 
 

@@ -10,7 +10,9 @@ from lapnode.store.audit import (
     AuditTrail,
     BrokenEntry,
 )
+from lapnode.store.drafts import Draft, DraftAdded, DraftBook, UnknownDraft
 from lapnode.store.engine import StoreError
+from lapnode.store.exports import ExportLog, ExportRow, filter_clause
 from lapnode.store.peers import Peer, PeerBook, UnknownPeer
 from lapnode.store.queries import MAX_LIMIT, QueryFilters
 from lapnode.store.store import (
@@ -23,6 +25,7 @@ from lapnode.store.store import (
     Store,
     StoredRecord,
 )
+from lapnode.store.tokens import TokenBook, TokenEntry, UnknownToken
 
 __all__ = [
     "ACTIONS",
@@ -35,6 +38,11 @@ __all__ = [
     "AuditHead",
     "AuditTrail",
     "BrokenEntry",
+    "Draft",
+    "DraftAdded",
+    "DraftBook",
+    "ExportLog",
+    "ExportRow",
     "FrozenAuthor",
     "IngestReport",
     "LogEntry",
@@ -46,5 +54,10 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredRecord",
+    "TokenBook",
+    "TokenEntry",
+    "UnknownDraft",
     "UnknownPeer",
+    "UnknownToken",
+    "filter_clause",
 ]

@@ -150,3 +150,35 @@ audit = Table(
     # `audit --since/--until`.
     Index("ix_audit_decided_at", "decided_at"),
 )
+
+# Interop (lapnode/interop): drafts are unsigned, local-only lead documents made by an import, waiting for
+# an operator to review and publish them; they never leave this node. `fingerprint` makes an import
+# idempotent (the same report or TAXII object imported twice is one draft).
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("fingerprint", LargeBinary(32), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("document", Text, nullable=False),
+    # The least restrictive TLP the source allows (a TAXII object's marking); publishing may not go below.
+    Column("min_tlp", String(16), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("published_rid", LargeBinary(32), nullable=True),
+    Column("published_at", BigInteger, nullable=True),
+)
+
+# TAXII API tokens: only a hash of each token is kept; the recipient attributes are what the operator
+# pinned when creating it (DESIGN-NOTES 5), never what a client says.
+taxii_tokens = Table(
+    "taxii_tokens",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("org", Text, nullable=True),
+    Column("category", String(32), nullable=True),
+    Column("jurisdiction", String(2), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)

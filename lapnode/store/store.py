@@ -22,12 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import LapnodeError
 from lapnode.store.audit import AuditTrail
+from lapnode.store.drafts import DraftBook
 from lapnode.store.engine import StoreError, WriteTransaction, create_engine, migrate
+from lapnode.store.exports import ExportLog
 from lapnode.store.held import HeldIds
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
+from lapnode.store.tokens import TokenBook
 from lapnode.store.verifier import Verifier
 from lapnode.store.writer import (
     Origin,
@@ -127,6 +130,10 @@ class Store:
         self.network = verifier.network
         self.peers = PeerBook(engine)
         self.audit = AuditTrail(engine)
+        # Interop (lapnode/interop): drafts from imports, TAXII tokens, and the log as exports read it.
+        self.drafts = DraftBook(engine)
+        self.taxii_tokens = TokenBook(engine)
+        self.exports = ExportLog(engine)
         # One watcher per store, however many feeds wait on it: a cached head, refreshed by a query
         # at most every POLL_INTERVAL (for other processes' writes) and at once after our own commits,
         # and an event replaced on every growth so that all waiters wake together.

@@ -1,0 +1,7 @@
+"""Standard formats: STIX 2.1, TAXII 2.1, MISP feeds, X-ARF, ARF and CSV, in and out.
+
+Rule 1: every record that leaves through an export or the TAXII server passes `disclosure.disclose`,
+which asks the single policy decision function (lapnode.policy.decide) and nothing else decides.
+Rule 2: imports never publish. They make drafts (lapnode.store.drafts), unsigned and local, which the
+operator reviews and publishes with `lapnode publish lead --from-draft ID`.
+"""
