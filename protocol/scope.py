@@ -21,7 +21,7 @@ from protocol.errors import SchemaError
 
 TLP_LEVELS: Final = ("clear", "green", "amber", "amber+strict", "red")
 CATEGORIES: Final = frozenset({"enforcement", "government", "industry", "interest-group"})
-FLAGS: Final = frozenset({"personal-data", "commercially-sensitive", "law-enforcement-only"})
+FLAGS: Final = frozenset({"personal-data", "commercially-sensitive", "law-enforcement-only", "sealed"})
 MAX_RELAY_HOPS: Final = 16
 DEFAULT_RELAY_HOPS: Final = 3
 MAX_AUDIENCE_MEMBERS: Final = 256

@@ -25,6 +25,7 @@ from lapnode.daemon.feed import Feed, FeedStats
 from lapnode.daemon.manager import SubscriptionManager
 from lapnode.daemon.metrics import HANDSHAKE_FAILURES, PEERS_CONNECTED, PEERS_DISCONNECTED
 from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
+from lapnode.policy import Policy
 from lapnode.store import Store
 
 log = logging.getLogger("lapnode.app")
@@ -35,6 +36,11 @@ class Settings:
     identity: Identity
     database_url: str
     network: str
+    # policy.toml, loaded (and so validated) before the daemon starts; this node's own attributes.
+    policy: Policy
+    org: str
+    category: str
+    jurisdiction: str
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -53,11 +59,20 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         # federation never need them, and twenty daemons on one host should not start forty processes.
         store = await Store.open(settings.database_url, network=settings.network)
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
-        node = Node(settings.identity, store, settings.network, http)
+        node = Node(
+            settings.identity,
+            store,
+            settings.network,
+            http,
+            policy=settings.policy,
+            org=settings.org,
+            category=settings.category,
+            jurisdiction=settings.jurisdiction,
+        )
         manager = SubscriptionManager(node)
         app[NODE], app[MANAGER] = node, manager
         task = asyncio.create_task(manager.run(), name="subscription-manager")
-        node.log_event("daemon_started", network=settings.network)
+        node.log_event("daemon_started", network=settings.network, policy_rules=len(settings.policy.rules))
         try:
             yield
         finally:
@@ -93,7 +108,7 @@ async def gossip_handler(request: web.Request) -> web.StreamResponse:
         PEERS_CONNECTED.inc()
         node.log_event("peer_connected", peer=peer_key, direction="inbound")
         try:
-            await Feed(node.store, channel, peer, node.key, stats).serve()
+            await Feed(node.store, channel, peer, node.key, stats, node.policy).serve()
         finally:
             PEERS_CONNECTED.dec()
             # The stats outlive the connection; move what they counted into the peer book exactly once.

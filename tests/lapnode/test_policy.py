@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lapnode.policy import Decision, Recipient, decide
+from lapnode.policy import NO_RULES, PUBLIC, Decision, Recipient, Via, decide
 from lapnode.policy.decision import CLOCK_SKEW_MS, LAW_ENFORCEMENT
 from protocol.envelope import Header
 from protocol.scope import CATEGORIES, FLAGS, MAX_RELAY_HOPS, TLP_LEVELS, Scope
@@ -52,6 +52,7 @@ class Case:
     reasons: tuple[str, ...] = ()
     relay_hops_before: int | None = None  # None: this node is the author
     now: int = NOW
+    via: Via = "gossip"
 
 
 def scope(tlp: str = "green", **clauses: Any) -> Scope:
@@ -183,13 +184,81 @@ CASES: dict[str, Case] = {
         ),
         4,
     ),
+    # sealed records: ciphertext for the named members, so relays may carry them (SPEC §4)
+    "sealed red is relayed, to a member who is not named": Case(
+        scope("red", members=[GB_GOVERNMENT.key], flags=["sealed"]), NL_ENFORCEMENT, True, SENT, 0
+    ),
+    "sealed amber+strict is relayed": Case(
+        scope("amber+strict", flags=["sealed"]), US_INDUSTRY, True, SENT, 1
+    ),
+    "sealed: the relay limit still holds": Case(
+        scope("red", relay_hops=1, flags=["sealed"]), NL_ENFORCEMENT, False, ("scope.relay_hops",), 1
+    ),
+    "sealed: embargo and expiry still hold": Case(
+        scope("red", flags=["sealed"], embargo_until=NOW + HOUR, expires=NOW - HOUR),
+        NL_ENFORCEMENT,
+        False,
+        ("scope.embargo_until", "scope.expires"),
+        0,
+    ),
+    "sealed: a denied jurisdiction still holds": Case(
+        scope("red", flags=["sealed"], jurisdictions_deny=["US"]),
+        US_INDUSTRY,
+        False,
+        ("jurisdictions_deny",),
+        0,
+    ),
+    "sealed: categories still hold": Case(
+        scope("red", flags=["sealed"], categories=["government"]), NL_ENFORCEMENT, False, ("categories",), 0
+    ),
+    "sealed: never back to the author": Case(
+        scope("red", flags=["sealed"]), THE_AUTHOR, False, ("recipient is the author",), 0
+    ),
+    # exports: a bundle file for a peer, or a public export
+    "bundle: green for a peer": Case(scope(), NL_ENFORCEMENT, True, SENT, via="bundle"),
+    "bundle: amber+strict is never exported": Case(
+        scope("amber+strict"), NL_ENFORCEMENT, False, ("tlp amber+strict: never exported",), via="bundle"
+    ),
+    "bundle: red is never exported, even to a named member": Case(
+        scope("red", members=[NL_ENFORCEMENT.key]), NL_ENFORCEMENT, False, ("never exported",), via="bundle"
+    ),
+    "bundle: a relay's copy keeps the relay limit": Case(
+        scope(relay_hops=1), NL_ENFORCEMENT, False, ("scope.relay_hops",), 1, via="bundle"
+    ),
+    "public: clear is exported": Case(scope("clear"), PUBLIC, True, SENT, via="public"),
+    "public: green is not": Case(
+        scope("green"), PUBLIC, False, ("tlp green: never to a public export",), via="public"
+    ),
+    "public: amber is not": Case(
+        scope("amber"), PUBLIC, False, ("tlp amber: never to a public export",), via="public"
+    ),
+    "public: clear with an audience is not (the public has no category)": Case(
+        scope("clear", categories=["government"]), PUBLIC, False, ("scope.categories",), via="public"
+    ),
+    "public: clear with a denied jurisdiction is not (the public has none)": Case(
+        scope("clear", jurisdictions_deny=["US"]), PUBLIC, False, ("jurisdictions_deny",), via="public"
+    ),
+    "public: sealed is never public": Case(
+        scope("clear", flags=["sealed"]), PUBLIC, False, ("sealed: never to a public export",), via="public"
+    ),
+    "public: clear under embargo is not": Case(
+        scope("clear", embargo_until=NOW + HOUR), PUBLIC, False, ("scope.embargo_until",), via="public"
+    ),
 }
 
 
 def run(case: Case) -> Decision:
     our_key = AUTHOR.public_key.raw if case.relay_hops_before is None else RELAY.public_key.raw
     hops = case.relay_hops_before or 0
-    return decide(header(case.scope), case.to, now_ms=case.now, our_key=our_key, hops=hops)
+    return decide(
+        header(case.scope),
+        case.to,
+        now_ms=case.now,
+        our_key=our_key,
+        hops=hops,
+        policy=NO_RULES,
+        via=case.via,
+    )
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -209,7 +278,9 @@ def test_the_same_record_is_decided_per_recipient() -> None:
     sent_to = [
         who.org
         for who in (NL_ENFORCEMENT, GB_GOVERNMENT, US_INDUSTRY, UNPINNED)
-        if decide(governments_only, who, now_ms=NOW, our_key=our_key, hops=0).send
+        if decide(
+            governments_only, who, now_ms=NOW, our_key=our_key, hops=0, policy=NO_RULES, via="gossip"
+        ).send
     ]
     assert sent_to == [GB_GOVERNMENT.org]
 
@@ -245,18 +316,21 @@ def scopes(draw: st.DrawFn) -> Scope:
 def test_decide_fails_closed(signed: Scope, to: Recipient, hops_before: int | None) -> None:
     relaying = hops_before is not None
     our_key = RELAY.public_key.raw if relaying else AUTHOR.public_key.raw
-    decision = decide(header(signed), to, now_ms=NOW, our_key=our_key, hops=hops_before or 0)
+    decision = decide(
+        header(signed), to, now_ms=NOW, our_key=our_key, hops=hops_before or 0, policy=NO_RULES, via="gossip"
+    )
     assert decision.reasons, "every decision says why"
     if not decision.send:
         return
     named = to.key in signed.members
+    sealed = "sealed" in signed.flags
     assert to.key != AUTHOR.public_key.raw
     assert signed.expires is None or signed.expires > NOW
     assert signed.embargo_until is None or signed.embargo_until <= NOW
     if relaying:
-        assert signed.tlp not in ("red", "amber+strict")
+        assert signed.tlp not in ("red", "amber+strict") or sealed, "only ciphertext is relayed"
         assert (hops_before or 0) + 1 <= signed.relay_hops
-    if signed.tlp == "red" or (signed.members and not signed.categories):
+    if (signed.tlp == "red" or (signed.members and not signed.categories)) and not sealed:
         assert named
     if not named:
         assert not signed.categories or to.category in signed.categories
