@@ -30,6 +30,7 @@ from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
 from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
 from lapnode.cli.node_commands import id_command, init
+from lapnode.cli.policy_commands import policy, quarantine_group
 from lapnode.cli.record_commands import publish, query, show
 from lapnode.errors import LapnodeError
 from protocol.errors import ProtocolError
@@ -74,6 +75,8 @@ for _command in (
     status,
     subscribe,
     unsubscribe,
+    policy,
+    quarantine_group,
 ):
     cli.add_command(_command)
 cli.add_command(serve_command, name="serve")
