@@ -84,9 +84,10 @@ def export(
         _write_new_file(Path(file), data, force=force)
     withheld = len(disclosures) - len(records)
     redacted = sum(1 for d in disclosures if d.withheld_fields())
+    ask = "--public" if public else "--peer NODE_ID --via bundle"
     click.echo(
         f"exported {_records(len(records))} to {file} for {audience.label} "
-        f"({withheld} withheld, {redacted} redacted; `lapnode policy explain ID` says why)",
+        f"({withheld} withheld, {redacted} redacted; `lapnode policy explain ID {ask}` says why)",
         err=True,
     )
 
