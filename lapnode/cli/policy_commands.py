@@ -96,34 +96,34 @@ def explain(
         return audience, disclosure
 
     audience, disclosure = run_with_store(node_home, action)
-    document = explanation(disclosure, audience, rules)
+    notes = rule_notes(disclosure.decision.reasons, rules)
+    fields = disclosure.withheld_fields()
     if as_json:
-        echo_json(document)
+        echo_json(
+            {
+                "record": disclosure.stored.record.id.hex(),
+                "recipient": audience.label,
+                "via": audience.via,
+                "decision": disclosure.decision.action,
+                "fields": fields,
+                "reasons": list(disclosure.decision.reasons),
+                "notes": notes,
+            }
+        )
         return
-    lines = [f"record {document['record']} to {audience.label}: {document['decision']}"]
-    if document["fields"]:
-        lines.append(f"fields withheld: {', '.join(document['fields'])}")  # type: ignore[arg-type]
+    lines = [f"record {disclosure.stored.record.id.hex()} to {audience.label}: {disclosure.decision.action}"]
+    if fields:
+        lines.append(f"fields withheld: {', '.join(fields)}")
     lines.append("reasons:")
     lines += [f"  - {reason}" for reason in disclosure.decision.reasons]
-    notes = document["notes"]
-    assert isinstance(notes, dict)
     lines += [f"note on rule {name}: {note}" for name, note in notes.items()]
     click.echo(printable("\n".join(lines)))
 
 
-def explanation(disclosure: Disclosure, audience: Audience, rules: Policy) -> dict[str, object]:
-    decision = disclosure.decision
-    record = disclosure.stored.record
-    named = {reason.split(" ", 2)[1] for reason in decision.reasons if reason.startswith("rule ")}
-    return {
-        "record": record.id.hex(),
-        "recipient": audience.label,
-        "via": audience.via,
-        "decision": decision.action,
-        "fields": disclosure.withheld_fields(),
-        "reasons": list(decision.reasons),
-        "notes": {rule.name: rule.note for rule in rules.rules if rule.name in named and rule.note},
-    }
+def rule_notes(reasons: tuple[str, ...], rules: Policy) -> dict[str, str]:
+    """The notes of the rules a decision names (every rule reason starts "rule NAME (")."""
+    named = {reason.split(" ", 2)[1] for reason in reasons if reason.startswith("rule ")}
+    return {rule.name: rule.note for rule in rules.rules if rule.name in named and rule.note}
 
 
 @click.group("quarantine")
