@@ -59,6 +59,10 @@ def build_scope(request: ScopeRequest, *, now: int) -> Scope:
         else None
     )
     expires = parse_future_ms(request.expires, now=now, what="--expires") if request.expires else None
+    if any(flag.strip().lower() == "sealed" for flag in request.flags):
+        # Relays carry a sealed record even where its TLP forbids relaying, because its body is ciphertext
+        # (docs/policy.md): the flag on a record whose body is in clear would be a leak.
+        raise InputError("--flag sealed: a record is sealed by encrypting it, not by a flag")
     if embargo is not None and expires is not None and expires <= embargo:
         raise InputError(
             f"the record would expire ({format_ms(expires)}) before its embargo ends ({format_ms(embargo)})"

@@ -86,7 +86,10 @@ def _scope_options(command: F) -> F:
             "--jurisdiction-deny", metavar="CC", multiple=True, help="Never nodes in these countries."
         ),
         click.option(
-            "--flag", metavar="FLAG", multiple=True, help=f"Handling flags: {', '.join(sorted(FLAGS))}."
+            "--flag",
+            metavar="FLAG",
+            multiple=True,
+            help=f"Handling flags: {', '.join(sorted(FLAGS - {'sealed'}))}.",
         ),
         click.option(
             "--relay-hops",
