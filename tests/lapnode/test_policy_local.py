@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from lapnode.policy import (
     NO_RULES,
+    PUBLIC,
     Decision,
     Draft,
     InboundDecision,
@@ -547,3 +548,26 @@ def test_local_inbound_rules_never_admit_what_the_scope_rejects(
         assert ruled.action == "reject" and ruled.misbehaved and set(plain.reasons) <= set(ruled.reasons)
     elif ruled.action == "reject":
         assert not ruled.misbehaved, "a local rule's refusal is not the sender's fault"
+
+
+def test_a_public_export_is_a_recipient_with_no_attributes() -> None:
+    clear = record("trend", tlp="clear").header
+    arguments: dict[str, Any] = {"now_ms": NOW, "our_key": US.public_key.raw, "hops": 0, "via": "public"}
+    everyone = decide(clear, PUBLIC, policy=POLICY, **arguments)
+    assert everyone.withheld  # the public includes KP, and the example denies KP everything
+    assert any("nothing-to-kp" in reason and "is not pinned" in reason for reason in everyone.reasons)
+    narrowed = parse_policy(
+        {
+            "rule": [
+                {
+                    "name": "nothing-but-clear-to-kp",
+                    "action": "deny",
+                    "record": {"not-tlp": ["clear"]},
+                    "recipient": {"jurisdiction": ["KP"]},
+                }
+            ]
+        }
+    )
+    assert decide(clear, PUBLIC, policy=narrowed, **arguments).send
+    green = record("trend", tlp="green").header
+    assert decide(green, PUBLIC, policy=narrowed, **arguments).withheld
