@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import ingest, propagate, sync
+from bench import ingest, policy, propagate, sync
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     propagate_args.add_argument("--rate", type=float, default=10.0, help="records published per second")
     propagate_args.add_argument("--relay-hops", type=int, default=propagate.DEFAULT_RELAY_HOPS)
     propagate_args.add_argument("--seed", type=int, default=20)
+    policy_args = commands.add_parser("policy", help="the disclosure decision over mixed records and peers")
+    policy_args.add_argument("--records", type=int, default=2000)
+    policy_args.add_argument("--peers", type=int, default=20)
+    policy_args.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if args.name == "ingest":
         asyncio.run(ingest.run(records=args.records, authors=args.authors, batch=args.batch))
     elif args.name == "sync":
         sync.run(records=args.records, authors=args.authors)
+    elif args.name == "policy":
+        policy.run(records=args.records, peers=args.peers, rounds=args.rounds)
     elif args.name == "propagate":
         return propagate.run(
             nodes=args.nodes, records=args.records, rate=args.rate, relay_hops=args.relay_hops, seed=args.seed

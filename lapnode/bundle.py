@@ -29,6 +29,8 @@ also carries the record count, so a truncated bundle is reported even if it ends
 
 Rule 2: this module decodes and verifies; it never stores. `lapnode bundle import` passes the records
 that passed to Store.ingest, which verifies them again with the same verifier.
+Rule 3: this module decides nothing about who may have a record: `lapnode bundle export` passes what
+`collect_records` finds through the policy decision for the bundle's recipient (lapnode.exits).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Final
 
 from keys.errors import CryptoError
 from lapnode.errors import BundleError
-from lapnode.store import MAX_LIMIT, QueryFilters, Store
+from lapnode.store import MAX_LIMIT, QueryFilters, Store, StoredRecord
 from protocol.envelope import MAX_RECORD_SIZE, Record, verify_record
 from protocol.errors import ProtocolError
 
@@ -217,8 +219,8 @@ def _merge_broken_lines(
     return accepted, rejected
 
 
-async def collect_records(store: Store, filters: QueryFilters, limit: int | None) -> list[Record]:
-    """The newest `limit` records matching `filters` (all if None), returned in chain order.
+async def collect_records(store: Store, filters: QueryFilters, limit: int | None) -> list[StoredRecord]:
+    """The newest `limit` held records matching `filters` (all if None), returned in chain order.
 
     Chain order (by author, then seq) lets an importer store each record after its predecessor. The
     store answers at most MAX_LIMIT records a query, so this pages backwards in time; each next page
@@ -226,17 +228,17 @@ async def collect_records(store: Store, filters: QueryFilters, limit: int | None
     seen are skipped.
     """
     page_size = min(MAX_LIMIT, limit) if limit is not None else MAX_LIMIT
-    found: dict[bytes, Record] = {}  # insertion order is newest first
+    found: dict[bytes, StoredRecord] = {}  # insertion order is newest first
     until = filters.until
     while limit is None or len(found) < limit:
         page = await store.query(replace(filters, until=until, limit=page_size))
         before = len(found)
         for item in page:
-            found.setdefault(item.record.id, item.record)
+            found.setdefault(item.record.id, item)
         if len(page) < page_size or (limit is not None and len(found) >= limit):
             break
         if len(found) == before:
             raise BundleError(f"more than {page_size} records share one millisecond; narrow the filters")
         until = page[-1].record.header.created + 1
     newest = list(found.values())[:limit] if limit is not None else list(found.values())
-    return sorted(newest, key=lambda r: (r.header.author, r.header.seq))
+    return sorted(newest, key=lambda r: (r.record.header.author, r.record.header.seq))

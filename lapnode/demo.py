@@ -128,6 +128,7 @@ class Tour:
     daemons: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
+    ids: dict[str, str] = field(default_factory=dict)
 
     def node(self, name: str) -> Node:
         if name not in self.nodes:
@@ -212,8 +213,10 @@ def step_query(tour: Tour) -> None:
 
 def step_bundle(tour: Tour) -> None:
     opta = tour.node("opta")
-    opta.run("bundle", "export", "opta-records.bundle")
-    opta.run("verify", "opta-records.bundle")
+    # An export is made for someone: --for a peer (its policy decision applies) or --public, which
+    # takes TLP:CLEAR records only. So the public bundle holds the trend, not the contact or the lead.
+    opta.run("bundle", "export", "opta-public.bundle", "--public")
+    opta.run("verify", "opta-public.bundle")
 
 
 def _free_port_pair() -> int:
@@ -246,6 +249,7 @@ def step_federation(tour: Tour) -> None:
             "--listen", f"127.0.0.1:{tour.port(name)}", "--no-passphrase",
         )  # fmt: skip
     ids = {name: json.loads(tour.node(name).run("id", "--json").stdout)["node_id"] for name, *_ in FEDERATION}
+    tour.ids.update(ids)
     attributes = {name: (country, category) for name, _, country, category in FEDERATION}
     for subscriber, publisher in (("acma", "opta"), ("ftc", "acma")):
         for here, there in ((subscriber, publisher), (publisher, subscriber)):
@@ -255,6 +259,9 @@ def step_federation(tour: Tour) -> None:
                 "--category", category, "--jurisdiction", country,
             )  # fmt: skip
         tour.node(subscriber).run("subscribe", ids[publisher])
+    # OPTA's national-law rules, read by its daemon at start (docs/policy.md).
+    tour.write("opta/policy.toml", OPTA_POLICY)
+    tour.node("opta").run("policy", "check")
     for name, *_ in FEDERATION:
         tour.start_daemon(name)
 
@@ -294,6 +301,29 @@ def step_scope(tour: Tour) -> None:
     )
 
 
+def step_local_rules(tour: Tour) -> None:
+    """OPTA's policy.toml at work: a redacted delivery and a withheld one, each explained."""
+    opta, acma = tour.node("opta"), tour.node("acma")
+    path = tour.write("contact-personal.json", json.dumps(PERSONAL_CONTACT, indent=2) + "\n")
+    flags = ("--from-file", path.name, "--tlp", "green", "--flag", "personal-data")
+    opta.run("publish", "contact", *flags, "--dry-run")
+    personal = opta.run("publish", "contact", *flags).stdout.strip()
+    lead = tour.write("pricing.toml", COMMERCIAL_EXAMPLE)
+    commercial = opta.run(
+        "publish", "lead", "--from-file", lead.name, "--tlp", "green", "--flag", "commercially-sensitive"
+    ).stdout.strip()
+    marker = opta.run("publish", "trend", "--from-file", "trend.toml", "--tlp", "clear").stdout.strip()
+    _wait_for(acma, marker)
+    if commercial in acma.held_ids():
+        raise DemoFailed("ACMA received a commercially sensitive record that names no member")
+    print("\n# ACMA (AU has no EU adequacy decision) holds the contact without its personal fields;")
+    print("# the copy still verifies against OPTA's signature, and has the same id:")
+    acma.run("show", personal[:12])
+    print(f"\n# ...and does not hold {commercial[:12]}. OPTA explains both decisions:")
+    opta.run("policy", "explain", personal[:12], "--peer", tour.ids["acma"])
+    opta.run("policy", "explain", commercial[:12], "--peer", tour.ids["acma"])
+
+
 def _wait_for(node: Node, record: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -321,16 +351,51 @@ subjects = [{ type = "asn", value = "AS64511" }]
 """
 
 
+OPTA_POLICY: Final = """\
+# OPTA's local rules: they can only withhold more than a record's author allows.
+[[rule]]
+name = "personal-data-outside-eea"
+action = "redact"
+fields = ["personal"]
+note = "GDPR chapter V: personal data only to the EEA and countries with an adequacy decision"
+record.flags = ["personal-data"]
+recipient.not-jurisdiction = ["eea", "adequacy"]
+
+[[rule]]
+name = "commercial-to-named-only"
+action = "allow-only"
+record.flags = ["commercially-sensitive"]
+record.author = ["self"]
+recipient.named = true
+"""
+
+PERSONAL_CONTACT: Final = {
+    "organisation": "OPTA",
+    "unit": "Spam Enforcement Team",
+    "person": "Marieke Jansen",
+    "emails": ["m.jansen@opta.example"],
+    "phones": ["+31 70 315 3501"],
+    "notes": "Direct line for urgent referrals.",
+}
+
+COMMERCIAL_EXAMPLE: Final = """\
+title = "Telecom operator's unreleased blocking figures"
+summary = "Shared by an operator on condition that it goes no further than named partners."
+status = "verified"
+"""
+
+
 STEPS: Final[list[tuple[str, Callable[[Tour], None]]]] = [
     ("Create a node for OPTA, the Dutch enforcement authority", step_init),
     ("Publish a point of contact", step_publish_contact),
     ("Publish a case lead", step_publish_lead),
     ("Publish a trend indicator", step_publish_trend),
     ("See what the node holds", step_query),
-    ("Export the records to a bundle file (for air-gapped transfer) and verify it", step_bundle),
+    ("Export the public records to a bundle file and verify it", step_bundle),
     ("Build a three-node federation: OPTA (NL) -> ACMA (AU) -> FTC (US)", step_federation),
     ("Publish on OPTA while the daemons run; watch it travel to FTC through ACMA", step_gossip),
     ("Scope is signed by the author and enforced at every hop", step_scope),
+    ("National-law rules: a redacted delivery and a withheld one, explained", step_local_rules),
 ]
 
 
@@ -348,8 +413,8 @@ def main() -> int:
             return 1
         finally:
             tour.stop_daemons()
-    print("\nDemo complete: three nodes, records relayed within their scope; every daemon stopped and the")
-    print("temporary homes removed.")
+    print("\nDemo complete: three nodes, records relayed within their scope and OPTA's local rules; every")
+    print("daemon stopped and the temporary homes removed.")
     return 0
 
 

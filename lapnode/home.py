@@ -3,6 +3,7 @@
     <home>/config.toml     settings (lapnode.config), mode 0600
     <home>/identity.key    the node's private key (keys.keyfile), mode 0600
     <home>/store.sqlite    the record store, unless config.toml names another database
+    <home>/policy.toml     the operator's local disclosure rules (optional; lapnode.policy.loader)
 
 Rule 1: the home is chosen by `--home DIR`, else `LAPNODE_HOME`, else the per-user data directory.
 Rule 2: a home is initialised exactly when config.toml exists; `initialise_home` writes it last, so a
@@ -30,6 +31,7 @@ from lapnode.errors import HomeError
 ENV_HOME: Final = "LAPNODE_HOME"
 CONFIG_NAME: Final = "config.toml"
 KEY_NAME: Final = "identity.key"
+POLICY_NAME: Final = "policy.toml"
 
 # Opens (creating or upgrading the schema) and closes the store at a URL; injected so that this module
 # does not depend on the store's internals and tests can fake it.
@@ -58,6 +60,10 @@ class NodeHome:
     @property
     def key_path(self) -> Path:
         return self.path / KEY_NAME
+
+    @property
+    def policy_path(self) -> Path:
+        return self.path / POLICY_NAME
 
     @property
     def database_url(self) -> str:

@@ -53,6 +53,8 @@ class ScopeRequest:
     relay_hops: int = DEFAULT_RELAY_HOPS
     expires: str | None = None
     embargo_until: str | None = None
+    # `--sealed`: the body is encrypted to the named members (publish_record seals it, Rule 4).
+    sealed: bool = False
 
 
 def build_scope(request: ScopeRequest, *, now: int) -> Scope:
@@ -63,6 +65,13 @@ def build_scope(request: ScopeRequest, *, now: int) -> Scope:
         else None
     )
     expires = parse_future_ms(request.expires, now=now, what="--expires") if request.expires else None
+    flags = list(request.flags)
+    if any(flag.strip().lower() == SEALED_FLAG for flag in flags):
+        # Relays carry a sealed record even where its TLP forbids relaying, because its body is ciphertext
+        # (docs/policy.md): the flag is set only together with the encryption, by `--sealed`.
+        raise InputError("--flag sealed: a record is sealed by encrypting it; use --sealed")
+    if request.sealed:
+        flags.append(SEALED_FLAG)
     if embargo is not None and expires is not None and expires <= embargo:
         raise InputError(
             f"the record would expire ({format_ms(expires)}) before its embargo ends ({format_ms(embargo)})"
@@ -76,7 +85,7 @@ def build_scope(request: ScopeRequest, *, now: int) -> Scope:
             members=[public_key_from_node_id(m) for m in request.members],
             jurisdictions_allow=[check_jurisdiction(j) for j in request.jurisdictions_allow],
             jurisdictions_deny=[check_jurisdiction(j) for j in request.jurisdictions_deny],
-            flags=[f.lower() for f in request.flags],
+            flags=[f.lower() for f in flags],
             embargo_until=embargo,
             expires=expires,
         )

@@ -1,4 +1,9 @@
-"""`lapnode bundle export|import` and `lapnode verify`: signed records through files (lapnode/bundle.py)."""
+"""`lapnode bundle export|import` and `lapnode verify`: signed records through files (lapnode/bundle.py).
+
+Rule 1: an export is an exit like any other (lapnode.exits): it is made `--for` one peer from the peer
+book, whose decision applies to every record (withheld ones are left out, redacted ones redacted), or
+`--public`, which takes TLP:CLEAR records only. There is no export for nobody in particular.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +26,13 @@ from lapnode.bundle import (
 )
 from lapnode.cli.common import echo_json, home_option, json_option, load_home, printable, run_with_store
 from lapnode.cli.filters import FilterOptions, filter_options
+from lapnode.cli.policy_commands import our_key, policy_of
+from lapnode.clock import now_ms
 from lapnode.config import check_network, load_config
 from lapnode.errors import BundleError, InputError
+from lapnode.exits import Audience, Disclosure, disclose, peer_audience
 from lapnode.home import CONFIG_NAME, is_initialised, resolve_home
 from lapnode.store import IngestReport, Store
-from protocol.envelope import Record
 
 _STDIO = "-"
 
@@ -39,24 +46,50 @@ def bundle() -> None:
 @home_option
 @click.argument("file", metavar="FILE")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.option(
+    "--for", "for_peer", metavar="NODE_ID", help="The peer the bundle is for; its decision applies."
+)
+@click.option("--public", is_flag=True, help="A public export: TLP:CLEAR records only.")
 @filter_options(default_limit=None)
-def export(home: Path | None, file: str, force: bool, **options: Any) -> None:
-    """Write the records matching the filters (all by default) to FILE ('-' for stdout)."""
+def export(
+    home: Path | None, file: str, force: bool, for_peer: str | None, public: bool, **options: Any
+) -> None:
+    """Write the records matching the filters (all by default) that the recipient may have to FILE.
+
+    FILE '-' is stdout. Choose the recipient: --for NODE_ID or --public.
+    """
+    if (for_peer is not None) == public:
+        raise click.UsageError(
+            "say who the bundle is for: --for NODE_ID (a peer in your peer book; its policy decision "
+            "applies to every record) or --public (TLP:CLEAR records only)"
+        )
     node_home = load_home(home)
     filters = FilterOptions.pop_from(options)
     query_filters = filters.to_query(limit=1)  # collect_records pages through all; limit is its own
+    rules = policy_of(node_home)
+    ours = our_key(node_home)
 
-    async def action(store: Store) -> list[Record]:
-        return await collect_records(store, query_filters, filters.limit)
+    async def action(store: Store) -> tuple[Audience, list[Disclosure]]:
+        audience = Audience.public() if public else await peer_audience(store, str(for_peer), "bundle")
+        held = await collect_records(store, query_filters, filters.limit)
+        return audience, disclose(held, audience, our_key=ours, policy=rules, now_ms=now_ms())
 
-    records = run_with_store(node_home, action)
+    audience, disclosures = run_with_store(node_home, action)
+    records = [d.record for d in disclosures if d.record is not None]
     data = encode_bundle(node_home.config.network, [record.wire for record in records])
     if file == _STDIO:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
         _write_new_file(Path(file), data, force=force)
-    click.echo(f"exported {_records(len(records))} to {file}", err=True)
+    withheld = len(disclosures) - len(records)
+    redacted = sum(1 for d in disclosures if d.withheld_fields())
+    ask = "--public" if public else "--peer NODE_ID --via bundle"
+    click.echo(
+        f"exported {_records(len(records))} to {file} for {audience.label} "
+        f"({withheld} withheld, {redacted} redacted; `lapnode policy explain ID {ask}` says why)",
+        err=True,
+    )
 
 
 @bundle.command("import")

@@ -190,7 +190,7 @@ def drafts_discard(home: Path | None, draft_id: int) -> None:
     click.echo(f"draft {draft_id} discarded", err=True)
 
 
-Publisher = Callable[[str, dict[str, Any], Callable[[NodeHome], dict[str, object]]], Record]
+Publisher = Callable[[str, dict[str, Any], Callable[[NodeHome], dict[str, object]]], Record | None]
 
 
 def publish_from_draft(draft_id: int, options: dict[str, Any], publish: Publisher) -> None:
@@ -212,6 +212,8 @@ def publish_from_draft(draft_id: int, options: dict[str, Any], publish: Publishe
     # A reviewed copy given with --from-file replaces the draft's body; flags override single fields.
     base = {} if options.get("from_file") is not None else draft.document
     record = publish("lead", options, lambda _home: base)
+    if record is None:  # --dry-run: nothing was signed, so the draft stays a draft
+        return
 
     async def mark(store: Store) -> None:
         await store.drafts.mark_published(draft_id, record.id, now_ms=now_ms())

@@ -19,6 +19,7 @@ from keys.identity import public_key_from_node_id
 from lapnode.cli.bundle_commands import _write_new_file
 from lapnode.cli.common import home_option, load_home, run_with_store
 from lapnode.cli.filters import FilterOptions, filter_options
+from lapnode.cli.policy_commands import policy_of
 from lapnode.clock import now_ms
 from lapnode.errors import InputError
 from lapnode.home import NodeHome
@@ -50,11 +51,13 @@ def _audience_options(command: F) -> F:
 async def _audience(store: Store, home: NodeHome, for_node: str | None, public: bool) -> Audience:
     if for_node and public:
         raise click.UsageError("--for and --public exclude each other")
+    rules = policy_of(home)
     if public:
-        return audience_public()
+        return audience_public(policy=rules)
     if for_node:
-        return audience_for_peer(await store.peers.get(public_key_from_node_id(for_node)), for_node)
-    return audience_local(home.config)
+        peer = await store.peers.get(public_key_from_node_id(for_node))
+        return audience_for_peer(peer, for_node, policy=rules)
+    return audience_local(home.config, policy=rules)
 
 
 def _gather(

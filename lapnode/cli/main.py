@@ -33,6 +33,7 @@ from lapnode.cli.draft_commands import drafts_group, import_group
 from lapnode.cli.export_commands import export_group
 from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
 from lapnode.cli.node_commands import id_command, init
+from lapnode.cli.policy_commands import policy, quarantine_group
 from lapnode.cli.record_commands import publish, query, show
 from lapnode.cli.taxii_commands import taxii_group
 from lapnode.errors import LapnodeError
@@ -83,6 +84,8 @@ for _command in (
     drafts_group,
     export_group,
     taxii_group,
+    policy,
+    quarantine_group,
 ):
     cli.add_command(_command)
 cli.add_command(serve_command, name="serve")

@@ -25,6 +25,7 @@ from lapnode.daemon.app import Settings
 from lapnode.daemon.serve import configure_logging, serve
 from lapnode.errors import InputError
 from lapnode.home import NodeHome
+from lapnode.policy import load_policy
 from lapnode.store import Peer, Store
 from protocol.kinds import KNOWN_KINDS
 
@@ -48,11 +49,22 @@ def split_address(text: str) -> tuple[str, int]:
 def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
     """Run the node daemon until SIGTERM or Ctrl-C."""
     node_home = load_home(home)
+    # A bad policy.toml stops the daemon here, before the passphrase is asked for: never serve without it.
+    policy = load_policy(node_home.policy_path)
     identity = unlock_identity(node_home.key_path, passphrase_file)
     configure_logging()
     host, port = split_address(node_home.config.listen)
     admin_host, admin_port = admin_address(node_home.config.listen)
-    settings = Settings(identity, node_home.database_url, node_home.config.network, org=node_home.config.org)
+    config = node_home.config
+    settings = Settings(
+        identity,
+        node_home.database_url,
+        config.network,
+        policy=policy,
+        org=config.org,
+        category=config.category,
+        jurisdiction=config.jurisdiction,
+    )
     asyncio.run(serve(settings, host=host, port=port, admin_host=admin_host, admin_port=admin_port))
 
 

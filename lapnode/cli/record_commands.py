@@ -1,15 +1,20 @@
-"""`lapnode publish`, `lapnode query` and `lapnode show`."""
+"""`lapnode publish`, `lapnode query` and `lapnode show`.
+
+Rule 1: `--as NODE_ID` shows what that peer would get (lapnode.exits): records it would not receive are
+left out, redacted ones shown redacted. `publish --dry-run` decides for every known peer before
+anything is signed, and stores nothing.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from keys.identity import public_key_from_node_id
+from keys.identity import node_id_from_public_key, public_key_from_node_id
 from keys.keyfile import read_public_node_id
 from lapnode.cli.common import (
     echo_json,
@@ -17,14 +22,18 @@ from lapnode.cli.common import (
     json_option,
     load_home,
     passphrase_file_option,
+    printable,
     run_with_store,
 )
 from lapnode.cli.draft_commands import publish_from_draft
 from lapnode.cli.filters import DEFAULT_QUERY_LIMIT, FilterOptions, filter_options
 from lapnode.cli.passphrase import unlock_identity
+from lapnode.cli.policy_commands import our_key, policy_of
 from lapnode.cli.render import print_detail, print_table, record_document
 from lapnode.clock import now_ms
+from lapnode.exits import Audience, Disclosure, disclose, peer_audience, peer_recipient, shown_or_withheld
 from lapnode.home import NodeHome
+from lapnode.policy import Decision, Draft, decide
 from lapnode.publishing import (
     DEFAULT_TLP,
     ScopeRequest,
@@ -35,10 +44,19 @@ from lapnode.publishing import (
     publish_record,
 )
 from lapnode.sealing import SealedReader, SealedView
-from lapnode.store import Store, StoredRecord
+from lapnode.store import Peer, Store, StoredRecord
+from protocol.codec import Value
 from protocol.envelope import Record, RecordId
 from protocol.kinds import SealedBody
-from protocol.scope import CATEGORIES, DEFAULT_RELAY_HOPS, FLAGS, MAX_RELAY_HOPS, SEALED_FLAG, TLP_LEVELS
+from protocol.scope import (
+    CATEGORIES,
+    DEFAULT_RELAY_HOPS,
+    FLAGS,
+    MAX_RELAY_HOPS,
+    SEALED_FLAG,
+    TLP_LEVELS,
+    Scope,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -80,7 +98,10 @@ def _scope_options(command: F) -> F:
             "--jurisdiction-deny", metavar="CC", multiple=True, help="Never nodes in these countries."
         ),
         click.option(
-            "--flag", metavar="FLAG", multiple=True, help=f"Handling flags: {', '.join(sorted(FLAGS))}."
+            "--flag",
+            metavar="FLAG",
+            multiple=True,
+            help=f"Handling flags: {', '.join(sorted(FLAGS - {'sealed'}))}.",
         ),
         click.option(
             "--relay-hops",
@@ -110,6 +131,11 @@ def _publish_options(command: F) -> F:
     command = _scope_options(command)
     command = passphrase_file_option(command)
     command = click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Sign and store nothing: show which known peers would receive it, redacted, or not, and why.",
+    )(command)
+    command = click.option(
         "--from-file",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Record body as a JSON or TOML file; flags override its fields.",
@@ -126,9 +152,10 @@ def _scope_request(options: dict[str, Any]) -> ScopeRequest:
     values = {name: options.pop(name) for name in _SCOPE_NAMES}
     members = _split(values["audience_member"])
     flags = _split(values["flag"])
-    if options.pop("sealed"):
-        flags.append(SEALED_FLAG)
-    if SEALED_FLAG in (flag.lower() for flag in flags) and not members:
+    sealed = bool(options.pop("sealed"))
+    if SEALED_FLAG in (flag.lower() for flag in flags):
+        raise click.UsageError("--flag sealed: a record is sealed by encrypting it; use --sealed")
+    if sealed and not members:
         # Checked before anything is read or unlocked: a sealed body needs someone to be sealed to.
         raise click.UsageError(
             "--sealed needs at least one --audience-member NODE_ID: the body is encrypted to named members"
@@ -140,23 +167,30 @@ def _scope_request(options: dict[str, Any]) -> ScopeRequest:
         jurisdictions_allow=_split(values["jurisdiction_allow"]),
         jurisdictions_deny=_split(values["jurisdiction_deny"]),
         flags=flags,
+        sealed=sealed,
         relay_hops=values["relay_hops"],
         expires=values["expires"],
         embargo_until=values["embargo_until"],
     )
 
 
-def _publish(kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], dict[str, object]]) -> Record:
+def _publish(
+    kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], dict[str, object]]
+) -> Record | None:
     """Shared by the three kinds: read, validate everything, unlock the key, sign and store."""
     home = load_home(options.pop("home"))
     as_json = options.pop("as_json")
     passphrase_file = options.pop("passphrase_file")
     from_file = options.pop("from_file")
+    dry_run = options.pop("dry_run")
     scope_request = _scope_request(options)
     document = load_document(from_file) if from_file is not None else {}
     document = {**defaults(home), **merge_overrides(document, options)}
     fields = body_fields(kind, document, from_file)
     scope = build_scope(scope_request, now=now_ms())
+    if dry_run:
+        _dry_run(home, kind, scope, fields, as_json)
+        return None
     # Unlock last: a typo in the file should not cost the operator a passphrase prompt.
     identity = unlock_identity(home.key_path, passphrase_file)
     created = now_ms()  # after the prompt: the record is made now, not when the command started
@@ -180,6 +214,68 @@ def _publish(kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], 
     else:
         click.echo(record.id.hex())
     return record
+
+
+def _dry_run(home: NodeHome, kind: str, scope: Scope, fields: Mapping[str, Value], as_json: bool) -> None:
+    """For every known peer: what it would receive of this record if it were published now."""
+    rules = policy_of(home)
+    draft = Draft(our_key(home), kind, scope)
+    peers = run_with_store(home, lambda store: store.peers.all())
+    moment = now_ms()
+    rows = []
+    for peer in peers:
+        decision = decide(
+            draft,
+            peer_recipient(peer),
+            now_ms=moment,
+            our_key=draft.author,
+            hops=0,
+            policy=rules,
+            via="gossip",
+        )
+        rows.append(_dry_run_row(peer, decision, fields))
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no known peers: nobody would receive it (add peers with `lapnode peer add`)")
+    for row in rows:
+        click.echo(printable(_dry_run_line(row)))
+    receiving = sum(1 for row in rows if row["decision"] != "withhold")
+    click.echo(
+        f"dry run: {receiving} of {len(rows)} known peers would receive it; nothing was signed or stored"
+    )
+
+
+def _dry_run_row(peer: Peer, decision: Decision, fields: Mapping[str, Value]) -> dict[str, object]:
+    action = decision.action
+    reasons = list(decision.reasons)
+    if peer.blocked:
+        action, reasons = "withhold", ["peer is blocked", *reasons]
+    withheld = sorted(decision.fields & fields.keys()) if action == "redact" else []
+    if action == "redact" and not withheld:
+        action = "send"  # the rule's fields are not in this record: it goes whole
+    return {
+        "peer": node_id_from_public_key(peer.key),
+        "name": peer.name,
+        "category": peer.category,
+        "jurisdiction": peer.jurisdiction,
+        "decision": action,
+        "fields": withheld,
+        "reasons": reasons,
+    }
+
+
+def _dry_run_line(row: dict[str, object]) -> str:
+    who = f"{row['name'] or row['peer']} [{row['category'] or '?'}, {row['jurisdiction'] or '??'}]"
+    outcome = {"send": "receives it", "redact": "receives it redacted", "withhold": "does not receive it"}
+    text = f"{who}: {outcome[str(row['decision'])]}"
+    fields = row["fields"]
+    if isinstance(fields, list) and fields:
+        text += f" (without {', '.join(fields)})"
+    reasons = row["reasons"]
+    assert isinstance(reasons, list)
+    return text + "".join(f"\n    - {reason}" for reason in reasons)
 
 
 def _no_defaults(home: NodeHome) -> dict[str, object]:
@@ -262,12 +358,42 @@ def _sealed_views(
     return reader.views(records)
 
 
+def _as_option(command: F) -> F:
+    return click.option(
+        "--as",
+        "as_peer",
+        metavar="NODE_ID",
+        help="Show what this peer (from the peer book) would receive: withheld records left out, "
+        "redacted ones redacted.",
+    )(command)
+
+
+def _as_peer(
+    home: NodeHome, as_peer: str | None, fetch: Callable[[Store], Awaitable[list[StoredRecord]]]
+) -> tuple[list[StoredRecord], list[Disclosure] | None, Audience | None]:
+    """The records `fetch` finds, and with --as, each one's disclosure to that peer."""
+    if as_peer is None:
+        return run_with_store(home, fetch), None, None
+    rules = policy_of(home)
+    ours = our_key(home)
+
+    async def action(store: Store) -> tuple[list[StoredRecord], list[Disclosure], Audience]:
+        found = await fetch(store)
+        audience = await peer_audience(store, as_peer, "gossip")
+        return found, disclose(found, audience, our_key=ours, policy=rules, now_ms=now_ms()), audience
+
+    return run_with_store(home, action)
+
+
 @click.command()
 @home_option
 @json_option
 @passphrase_file_option
+@_as_option
 @filter_options(default_limit=DEFAULT_QUERY_LIMIT)
-def query(home: Path | None, as_json: bool, passphrase_file: Path | None, **options: Any) -> None:
+def query(
+    home: Path | None, as_json: bool, passphrase_file: Path | None, as_peer: str | None, **options: Any
+) -> None:
     """List the records this node holds, newest first.
 
     Sealed records addressed to this node are shown opened (the key is unlocked if needed); the others
@@ -277,23 +403,32 @@ def query(home: Path | None, as_json: bool, passphrase_file: Path | None, **opti
     filters = FilterOptions.pop_from(options)
     query_filters = filters.to_query(limit=filters.limit or DEFAULT_QUERY_LIMIT)
 
-    async def action(store: Store) -> list[StoredRecord]:
+    async def fetch(store: Store) -> list[StoredRecord]:
         return await store.query(query_filters)
 
-    found = run_with_store(node_home, action)
+    found, disclosures, audience = _as_peer(node_home, as_peer, fetch)
+    if disclosures is not None:
+        found = [shown for d in disclosures if (shown := d.shown) is not None]
     views = _sealed_views(node_home, passphrase_file, [item.record for item in found])
     if as_json:
         echo_json([record_document(item.record, item.received_at, views) for item in found])
     else:
         print_table(found, views)
+    if disclosures is not None and audience is not None:
+        withheld = sum(1 for d in disclosures if d.decision.withheld)
+        redacted = sum(1 for d in disclosures if d.withheld_fields())
+        click.echo(f"as {audience.label}: {withheld} withheld, {redacted} redacted", err=True)
 
 
 @click.command()
 @home_option
 @json_option
 @passphrase_file_option
+@_as_option
 @click.argument("record_id", metavar="ID")
-def show(home: Path | None, as_json: bool, passphrase_file: Path | None, record_id: str) -> None:
+def show(
+    home: Path | None, as_json: bool, passphrase_file: Path | None, as_peer: str | None, record_id: str
+) -> None:
     """Show one record in full. ID is the hex id or a unique prefix of at least 8 characters.
 
     A sealed record is shown opened if this node is one of its recipients (the key is unlocked if
@@ -301,10 +436,12 @@ def show(home: Path | None, as_json: bool, passphrase_file: Path | None, record_
     """
     node_home = load_home(home)
 
-    async def action(store: Store) -> StoredRecord:
-        return await store.get(record_id)
+    async def fetch(store: Store) -> list[StoredRecord]:
+        return [await store.get(record_id)]
 
-    found = run_with_store(node_home, action)
+    (found,), disclosures, audience = _as_peer(node_home, as_peer, fetch)
+    if disclosures is not None and audience is not None:
+        found = shown_or_withheld(disclosures[0], audience)
     views = _sealed_views(node_home, passphrase_file, [found.record])
     if as_json:
         echo_json(record_document(found.record, found.received_at, views))

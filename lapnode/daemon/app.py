@@ -29,6 +29,7 @@ from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
 from lapnode.daemon.taxii import ORG as TAXII_ORG
 from lapnode.daemon.taxii import PREFIX as TAXII_PREFIX
 from lapnode.daemon.taxii import create_taxii_app
+from lapnode.policy import Policy
 from lapnode.store import Store
 
 log = logging.getLogger("lapnode.app")
@@ -39,8 +40,12 @@ class Settings:
     identity: Identity
     database_url: str
     network: str
-    # The node's organisation (config.toml), named as the author of our own records in TAXII responses.
-    org: str | None = None
+    # policy.toml, loaded (and so validated) before the daemon starts; this node's own attributes (the
+    # organisation is also named as the author of our own records in TAXII responses).
+    policy: Policy
+    org: str
+    category: str
+    jurisdiction: str
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -62,11 +67,20 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         # federation never need them, and twenty daemons on one host should not start forty processes.
         store = await Store.open(settings.database_url, network=settings.network)
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
-        node = Node(settings.identity, store, settings.network, http)
+        node = Node(
+            settings.identity,
+            store,
+            settings.network,
+            http,
+            policy=settings.policy,
+            org=settings.org,
+            category=settings.category,
+            jurisdiction=settings.jurisdiction,
+        )
         manager = SubscriptionManager(node)
         app[NODE], app[MANAGER] = node, manager
         task = asyncio.create_task(manager.run(), name="subscription-manager")
-        node.log_event("daemon_started", network=settings.network)
+        node.log_event("daemon_started", network=settings.network, policy_rules=len(settings.policy.rules))
         try:
             yield
         finally:
@@ -102,7 +116,7 @@ async def gossip_handler(request: web.Request) -> web.StreamResponse:
         PEERS_CONNECTED.inc()
         node.log_event("peer_connected", peer=peer_key, direction="inbound")
         try:
-            await Feed(node.store, channel, peer, node.key, stats).serve()
+            await Feed(node.store, channel, peer, node.key, stats, node.policy).serve()
         finally:
             PEERS_CONNECTED.dec()
             # The stats outlive the connection; move what they counted into the peer book exactly once.

@@ -1,6 +1,7 @@
 """Serving our feed to one subscriber (SPEC §6.5): catch-up from its cursor, then live push.
 
-Rule 1: every record passes the policy decision function before it is sent; nothing else decides.
+Rule 1: every record passes the policy decision function before it is sent; nothing else decides, and
+what is sent is what `disclosed_wire` makes of the decision (the whole record, or a redacted copy).
 Rule 2: records are read from the store's log in batches; at most WINDOW_BYTES are unacknowledged at
 any time, so memory stays flat however far behind the subscriber is, and a slow subscriber slows only
 its own feed.
@@ -23,7 +24,7 @@ from typing import Final
 
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import RECORDS_SENT
-from lapnode.policy import Decision, Recipient, decide
+from lapnode.policy import Decision, Policy, Recipient, decide, disclosed_wire
 from lapnode.store import AuditEvent, LogEntry, Peer, Store
 from protocol.gossip import (
     MAX_BATCH_BYTES,
@@ -74,8 +75,11 @@ class _Window:
 class Feed:
     """One subscriber's feed on one channel."""
 
-    def __init__(self, store: Store, channel: Channel, peer: Peer, our_key: bytes, stats: FeedStats) -> None:
+    def __init__(
+        self, store: Store, channel: Channel, peer: Peer, our_key: bytes, stats: FeedStats, policy: Policy
+    ) -> None:
         self._store = store
+        self._policy = policy
         self._channel = channel
         self._recipient = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
         self._our_key = our_key
@@ -151,12 +155,21 @@ class Feed:
                 continue
             if in_ranges(entry.seq, vector.get(entry.author, ())):
                 continue
-            decision = decide(entry, self._recipient, now_ms=now_ms, our_key=self._our_key, hops=entry.hops)
+            decision = decide(
+                entry,
+                self._recipient,
+                now_ms=now_ms,
+                our_key=self._our_key,
+                hops=entry.hops,
+                policy=self._policy,
+                via="gossip",
+            )
             self._note(entry, decision, now_ms)
-            if decision.send:
+            wire = disclosed_wire(entry.wire, decision, network=self._store.network)
+            if wire is not None:
                 hops_out = 0 if entry.author == self._our_key else entry.hops + 1
-                items.append(FeedItem(entry.position, hops_out, entry.wire))
-                size += len(entry.wire)
+                items.append(FeedItem(entry.position, hops_out, wire))
+                size += len(wire)
         return items, size
 
     def _note(self, entry: LogEntry, decision: Decision, now_ms: int) -> None:

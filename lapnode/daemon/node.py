@@ -22,6 +22,7 @@ import aiohttp
 from keys.identity import Identity, node_id_from_public_key
 from lapnode.daemon.channel import Channel
 from lapnode.daemon.metrics import PEERS_DISCONNECTED
+from lapnode.policy import NO_RULES, Policy, Recipient
 from lapnode.store import Peer, Store
 from protocol.session import Session
 
@@ -46,10 +47,20 @@ class Node:
     network: str
     http: aiohttp.ClientSession | None = None
     banned: dict[bytes, int] = field(default_factory=dict)
+    # The local rules (policy.toml), loaded once at start, and this node's own attributes as its
+    # config.toml states them: what the inbound decision checks a record's audience against.
+    policy: Policy = NO_RULES
+    org: str | None = None
+    category: str | None = None
+    jurisdiction: str | None = None
 
     @property
     def key(self) -> bytes:
         return self.identity.public_key.raw
+
+    @property
+    def us(self) -> Recipient:
+        return Recipient(self.key, self.org, self.category, self.jurisdiction)
 
     def noise_static(self) -> bytes:
         return self.identity.derive_secret(NOISE_STATIC_CONTEXT)

@@ -7,6 +7,9 @@ several batches per transaction while the next ones arrive, and a full queue sto
 socket (backpressure on the publisher).
 Rule 3: failures retry with exponential backoff and full jitter; a node that was offline catches up on
 its own when the peer returns, without waiting for new traffic.
+Rule 4: every verified record passes the inbound decision (lapnode.policy.decide_inbound) before it is
+stored. A record the author's scope kept from us is not stored, and the peer that sent it is penalised
+once per batch; a record a local rule quarantines is kept aside for an operator.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import aiohttp
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import DUPLICATES_RECEIVED, RECORDS_RECEIVED, RECORDS_REJECTED
 from lapnode.daemon.node import Node, now_ms
-from lapnode.store import Peer
+from lapnode.policy import InboundDecision, Recipient, decide_inbound
+from lapnode.store import Arrival, Peer, Rejection
 from protocol.gossip import MAX_RANGES_PER_AUTHOR, Ack, Batch, CaughtUp, Subscribe
 
 QUEUE_BATCHES: Final = 16
@@ -58,6 +62,13 @@ class Subscription:
         self.peer = peer
         self.state = SubscriptionState()
         self._channel: Channel | None = None
+        self._sender = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
+
+    def _screen(self, arrival: Arrival, hops: int) -> InboundDecision:
+        node = self._node
+        return decide_inbound(
+            arrival, self._sender, now_ms=now_ms(), us=node.us, hops=hops, policy=node.policy
+        )
 
     def session_bytes(self) -> tuple[int, int]:
         """Bytes in and out of the current session, or of the last one once it ended."""
@@ -147,11 +158,13 @@ class Subscription:
             source=self.peer.key,
             hops=[item.hops for item in items],
             cursor=upto,
+            screen=self._screen,
         )
         self.state.position = upto
         self.state.received += len(report.stored)
         RECORDS_RECEIVED.inc(len(report.stored))
         DUPLICATES_RECEIVED.inc(report.duplicates)
+        await self._note_policy(report.rejected, len(report.quarantined))
         invalid = [r for r in report.rejected if r.invalid]
         if invalid:
             RECORDS_REJECTED.inc(len(invalid))
@@ -164,3 +177,18 @@ class Subscription:
             self.state.caught_up.set()
         if report.stored:
             self._node.log_event("records_received", peer=self.peer.key, count=len(report.stored))
+
+    async def _note_policy(self, rejected: list[Rejection], quarantined: int) -> None:
+        if quarantined:
+            self._node.log_event("records_quarantined", peer=self.peer.key, count=quarantined)
+        refused = [r for r in rejected if r.by_policy]
+        if refused:
+            RECORDS_REJECTED.inc(len(refused))
+            self._node.log_event(
+                "records_refused", peer=self.peer.key, count=len(refused), reason=refused[0].reason
+            )
+        broken = [r for r in refused if r.misbehaved]
+        if broken:
+            await self._node.penalise(
+                self.peer.key, f"sent {len(broken)} records their scope kept from us: {broken[0].reason}"
+            )

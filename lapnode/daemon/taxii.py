@@ -119,7 +119,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(401, "Unauthorized", "a valid API token is required", challenge)
     if request.method == "GET" and not _accepts_taxii(request.headers.get("Accept", "*/*")):
         return error(406, "Not Acceptable", f"this server answers with {TAXII_MEDIA}")
-    request[_AUDIENCE] = audience_for_token(entry.name, entry.org, entry.category, entry.jurisdiction)
+    node = request.config_dict[NODE]
+    request[_AUDIENCE] = audience_for_token(
+        entry.name, entry.org, entry.category, entry.jurisdiction, policy=node.policy
+    )
     try:
         return await handler(request)
     except BadRequest as exc:

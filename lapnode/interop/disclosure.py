@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from lapnode.config import Config
-from lapnode.policy import Decision, Recipient, decide
+from lapnode.policy import Decision, Policy, Recipient, decide
 from lapnode.store import ExportRow, Peer
 from protocol.envelope import Record, redact, verify_record
+from protocol.scope import SEALED_FLAG
 
 NEVER_EXPORTED: Final = frozenset({"amber+strict", "red"})
 PUBLIC_TLP: Final = frozenset({"clear"})
@@ -43,28 +44,30 @@ class Audience:
     recipient: Recipient
     public: bool
     label: str
+    # This node's local rules (policy.toml): an export obeys them exactly as gossip does.
+    policy: Policy
 
 
-def audience_for_peer(peer: Peer, node_id: str) -> Audience:
+def audience_for_peer(peer: Peer, node_id: str, *, policy: Policy) -> Audience:
     recipient = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
-    return Audience(recipient, public=False, label=f"peer {node_id}")
+    return Audience(recipient, public=False, label=f"peer {node_id}", policy=policy)
 
 
-def audience_local(config: Config) -> Audience:
+def audience_local(config: Config, *, policy: Policy) -> Audience:
     """This node's own organisation (its MISP, OpenCTI or SIEM), with the attributes from config.toml."""
     recipient = Recipient(_pseudo_key("local"), config.org, config.category, config.jurisdiction)
-    return Audience(recipient, public=False, label=f"{config.org} (this node's organisation)")
+    return Audience(recipient, public=False, label=f"{config.org} (this node's organisation)", policy=policy)
 
 
-def audience_public() -> Audience:
-    return Audience(Recipient(_pseudo_key("public")), public=True, label="a public file")
+def audience_public(*, policy: Policy) -> Audience:
+    return Audience(Recipient(_pseudo_key("public")), public=True, label="a public file", policy=policy)
 
 
 def audience_for_token(
-    name: str, org: str | None, category: str | None, jurisdiction: str | None
+    name: str, org: str | None, category: str | None, jurisdiction: str | None, *, policy: Policy
 ) -> Audience:
     recipient = Recipient(_pseudo_key(f"taxii:{name}"), org, category, jurisdiction)
-    return Audience(recipient, public=False, label=f"TAXII token {name!r}")
+    return Audience(recipient, public=False, label=f"TAXII token {name!r}", policy=policy)
 
 
 @dataclass(frozen=True)
@@ -77,10 +80,22 @@ class Disclosed:
 
 def judge(row: ExportRow, audience: Audience, *, now_ms: int, our_key: bytes) -> Decision:
     """The decision for one record and this audience: `decide`, then the export-only rules (Rule 2)."""
-    decision = decide(row, audience.recipient, now_ms=now_ms, our_key=our_key, hops=row.hops)
+    decision = decide(
+        row,
+        audience.recipient,
+        now_ms=now_ms,
+        our_key=our_key,
+        hops=row.hops,
+        policy=audience.policy,
+        via="public" if audience.public else "bundle",
+    )
     extra: list[str] = []
     if row.scope.tlp in NEVER_EXPORTED:
         extra.append(f"tlp {row.scope.tlp}: never leaves through an export")
+    if SEALED_FLAG in row.scope.flags:
+        # Its body is ciphertext for its named members: there is nothing a STIX, MISP or CSV reader could
+        # use, and the header alone would tell a TAXII client who sealed what to whom.
+        extra.append("sealed: its body is for its named members only; never exported")
     if audience.public and row.scope.tlp not in PUBLIC_TLP:
         extra.append(f"tlp {row.scope.tlp}: not for a public file (only clear is)")
     if not extra:

@@ -14,16 +14,20 @@ from lapnode.store.drafts import Draft, DraftAdded, DraftBook, UnknownDraft
 from lapnode.store.engine import StoreError
 from lapnode.store.exports import ExportLog, ExportRow, filter_clause
 from lapnode.store.peers import Peer, PeerBook, UnknownPeer
+from lapnode.store.quarantine import QuarantinedRecord
 from lapnode.store.queries import MAX_LIMIT, QueryFilters
 from lapnode.store.store import (
     AmbiguousRecordId,
+    Arrival,
     FrozenAuthor,
     IngestReport,
     LogEntry,
     RecordNotFound,
     Rejection,
+    Screen,
     Store,
     StoredRecord,
+    Verdict,
 )
 from lapnode.store.tokens import TokenBook, TokenEntry, UnknownToken
 
@@ -31,6 +35,7 @@ __all__ = [
     "ACTIONS",
     "MAX_LIMIT",
     "AmbiguousRecordId",
+    "Arrival",
     "AuditCheck",
     "AuditEntry",
     "AuditEvent",
@@ -48,9 +53,11 @@ __all__ = [
     "LogEntry",
     "Peer",
     "PeerBook",
+    "QuarantinedRecord",
     "QueryFilters",
     "RecordNotFound",
     "Rejection",
+    "Screen",
     "Store",
     "StoreError",
     "StoredRecord",
@@ -59,5 +66,6 @@ __all__ = [
     "UnknownDraft",
     "UnknownPeer",
     "UnknownToken",
+    "Verdict",
     "filter_clause",
 ]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import InputError
 from lapnode.store.engine import WriteTransaction
-from lapnode.store.schema import peers, records
+from lapnode.store.schema import peers, quarantine, records
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,9 @@ class PeerBook:
             # Records keep their bytes; they only forget which peer they came from.
             peer_id = select(peers.c.id).where(peers.c.key == key).scalar_subquery()
             await conn.execute(update(records).where(records.c.source_id == peer_id).values(source_id=None))
+            await conn.execute(
+                update(quarantine).where(quarantine.c.source_id == peer_id).values(source_id=None)
+            )
             await conn.execute(delete(peers).where(peers.c.key == key))
 
     async def set_blocked(self, key: bytes, blocked: bool) -> None:

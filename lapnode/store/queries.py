@@ -26,10 +26,10 @@ class QueryFilters:
     limit: int = 100
 
 
-def build_query(filters: QueryFilters) -> Select[bytes, int]:
+def build_query(filters: QueryFilters) -> Select[bytes, int, int]:
     if not 1 <= filters.limit <= MAX_LIMIT:
         raise InputError(f"--limit must be between 1 and {MAX_LIMIT}")
-    query = select(records.c.wire, records.c.received_at)
+    query = select(records.c.wire, records.c.received_at, records.c.hops)
     if filters.kind is not None:
         query = query.where(records.c.kind == filters.kind)
     if filters.author is not None:

@@ -112,6 +112,22 @@ peers = Table(
     Column("banned_until", BigInteger, nullable=True),
 )
 
+# Records that a local inbound rule set aside (docs/policy.md, "Quarantine"): verified and kept, but
+# outside `records`, so no query, show, export or feed can see them until an operator releases them.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("rid", LargeBinary(32), nullable=False),
+    Column("wire", LargeBinary, nullable=False),
+    Column("source_id", RowId, ForeignKey("peers.id"), nullable=True),
+    Column("hops", Integer, nullable=False, server_default="0"),
+    Column("received_at", BigInteger, nullable=False),
+    # Every reason the inbound decision gave, one a line.
+    Column("reasons", Text, nullable=False),
+    Index("ix_quarantine_rid", "rid", unique=True),
+)
+
 equivocations = Table(
     "equivocations",
     metadata,

@@ -5,6 +5,9 @@ comes out is re-verified, so a tampered database cannot show a forged record.
 Rule 2: a batch is acknowledged (its report returned) only after its transaction commits.
 Rule 3: one author's sequence numbers are handed out under the database's write lock: two concurrent
 publishes can never sign two records at one sequence number.
+Rule 4: records from a peer pass its inbound screen (lapnode.policy.decide_inbound) after verification
+and before anything is written: rejected ones are not stored, quarantined ones are kept aside
+(lapnode.store.quarantine), outside every query and feed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.engine import make_url
@@ -21,12 +25,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import LapnodeError
+from lapnode.store import quarantine
 from lapnode.store.audit import AuditTrail
 from lapnode.store.drafts import DraftBook
 from lapnode.store.engine import StoreError, WriteTransaction, create_engine, migrate
 from lapnode.store.exports import ExportLog
 from lapnode.store.held import HeldIds
 from lapnode.store.peers import PeerBook, advance_cursor
+from lapnode.store.quarantine import QuarantinedRecord, SetAside
 from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
@@ -37,6 +43,7 @@ from lapnode.store.writer import (
     WriteOutcome,
     author_ids,
     known_ids,
+    relay_count,
     relog_shorter_paths,
     write_records,
 )
@@ -92,6 +99,8 @@ class LogEntry:
 class StoredRecord:
     record: Record
     received_at: int
+    # Relays the record passed before it reached us (0: ours, imported, or straight from its author).
+    hops: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,12 @@ class Rejection:
     index: int
     reason: str
     # True when the bytes failed verification (the sender's fault); False when a valid record was
-    # refused by a rule of ours (a frozen author).
+    # refused by a rule of ours (a frozen author, or the inbound screen).
     invalid: bool = True
+    # True when the inbound screen rejected it; `misbehaved` when because the sender broke the author's
+    # scope by sending it (rather than a local rule of ours refusing it).
+    by_policy: bool = False
+    misbehaved: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,36 @@ class IngestReport:
     duplicates: int
     rejected: list[Rejection]
     frozen_authors: list[bytes]
+    quarantined: list[RecordId] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A verified record as it arrives from a peer: what an inbound decision reads of it
+    (lapnode.policy.Disclosable)."""
+
+    id: RecordId
+    author: bytes
+    seq: int
+    kind: str
+    scope: Scope
+
+
+class Verdict(Protocol):
+    """What a screen answers (lapnode.policy.InboundDecision): accept, quarantine or reject, and why."""
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+
+    @property
+    def misbehaved(self) -> bool: ...
+
+
+# Called with each verified arrival and the relay count it came with.
+Screen = Callable[[Arrival, int], Verdict]
 
 
 @dataclass(frozen=True)
@@ -170,11 +213,13 @@ class Store:
         source: bytes | None = None,
         hops: Sequence[int] | None = None,
         cursor: int | None = None,
+        screen: Screen | None = None,
     ) -> IngestReport:
         """Verify and store records received from anywhere; idempotent; one transaction per call.
 
         `source` is the peer that sent them (with each record's relay `hops`), and `cursor` the
-        position in that peer's log they bring us to; it is committed with the records.
+        position in that peer's log they bring us to; it is committed with the records. `screen`, the
+        peer's inbound decision, sees every verified record before it is written (Rule 4).
         """
         rejected: list[Rejection] = []
         outcome = WriteOutcome()
@@ -186,24 +231,44 @@ class Store:
         if source is not None and source in self._deferred_cursors:
             deferred, _ = self._deferred_cursors.pop(source)
             cursor = deferred if cursor is None else max(cursor, deferred)
+        set_aside: list[RecordId] = []
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
             todo = await self._skip_held(conn, peeked, hops, origin, outcome)
             done = 0
             async for chunk in self._verifier.verify_rows([raws[i] for i in todo]):
                 verified = []
+                aside: list[SetAside] = []
                 for result in chunk:
                     position = todo[done]
                     done += 1
                     if isinstance(result, str):
                         rejected.append(Rejection(position, result))
-                    else:
-                        index.setdefault(result.id, position)
-                        if hops is not None:
-                            hop_counts.setdefault(result.id, hops[position])
-                        verified.append(result)
+                        continue
+                    hop = relay_count(hops[position] if hops is not None else 0, result.author, source)
+                    verdict = screen(_arrival(result), hop) if screen is not None else None
+                    if verdict is not None and verdict.action != "accept":
+                        if verdict.action == "quarantine":
+                            aside.append(SetAside(result, hop, verdict.reasons))
+                        else:  # reject, and anything a screen should never answer: fail closed
+                            reason = "; ".join(verdict.reasons) or "refused by the inbound screen"
+                            rejected.append(
+                                Rejection(
+                                    position,
+                                    reason,
+                                    invalid=False,
+                                    by_policy=True,
+                                    misbehaved=verdict.misbehaved,
+                                )
+                            )
+                        continue
+                    index.setdefault(result.id, position)
+                    if hops is not None:
+                        hop_counts.setdefault(result.id, hop)
+                    verified.append(result)
                 written = await write_records(conn, verified, now_ms=_now_ms(), origin=origin, none_held=True)
                 outcome.merge(written)
+                set_aside += await quarantine.hold(conn, aside, source_id=origin.source_id, now_ms=_now_ms())
             if source is not None:
                 await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
         self._held.note((rid, hop_counts.get(rid, 0)) for rid in outcome.stored)
@@ -213,7 +278,7 @@ class Store:
             self._grown_to(outcome.last_position)
         rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
         rejected.sort(key=lambda r: r.index)
-        return IngestReport(outcome.stored, outcome.duplicates, rejected, sorted(outcome.frozen))
+        return IngestReport(outcome.stored, outcome.duplicates, rejected, sorted(outcome.frozen), set_aside)
 
     def _defer_cursor(self, source: bytes | None, cursor: int | None) -> bool:
         """Keep the cursor of a batch that stores nothing in memory rather than write it now.
@@ -242,11 +307,12 @@ class Store:
         """Positions in the batch still to verify: copies of records already held are counted as
         duplicates without verifying them again (on a mesh most arrivals are such copies)."""
         held = await known_ids(conn, [rid for rid in peeked if rid is not None])
-        self._held.note((rid, stored_hops) for rid, (_, stored_hops) in held.items())
+        self._held.note((rid, stored_hops) for rid, (_, stored_hops, _author) in held.items())
         if hops is not None and held:
             shorter: dict[bytes, int] = {rid: hops[i] for i, rid in enumerate(peeked) if rid in held}
-            outcome.relogged += await relog_shorter_paths(conn, held, Origin(origin.source_id, shorter))
-            self._held.note(shorter.items())
+            outcome.relogged += await relog_shorter_paths(
+                conn, held, Origin(origin.source_id, shorter, origin.source_key)
+            )
         # A record repeated within the batch is verified once; the repeats count as duplicates. So no
         # record still to verify is held or repeated, which spares write_records a second lookup.
         todo: list[int] = []
@@ -261,11 +327,50 @@ class Store:
                 todo.append(i)
         return todo
 
+    async def quarantined(self) -> list[QuarantinedRecord]:
+        """Every record held in quarantine, oldest first, re-verified like everything read from the store."""
+        async with self._engine.connect() as conn:
+            held = await quarantine.all_held(conn)
+        return [
+            QuarantinedRecord(self._verified(row.wire), row.received_at, row.hops, row.source, row.reasons)
+            for row in held
+        ]
+
+    async def release(self, id_or_prefix: str) -> Record:
+        """Store a quarantined record as if it had just arrived from the same peer (quarantine Rule 2)."""
+        async with self._write() as conn:
+            row = await self._one_held(conn, id_or_prefix)
+            record = self._verified(row.wire)
+            origin = Origin(row.source_id, {record.id: row.hops})
+            outcome = await write_records(conn, [RecordRow.of(record)], now_ms=_now_ms(), origin=origin)
+            if record.id in outcome.refused:
+                raise StoreError(f"cannot release {record.id.hex()}: {outcome.refused[record.id]}")
+            await quarantine.remove(conn, row.row_id)
+        await self._note_growth()
+        return record
+
+    async def drop(self, id_or_prefix: str) -> RecordId:
+        """Delete a quarantined record for good."""
+        async with self._write() as conn:
+            row = await self._one_held(conn, id_or_prefix)
+            await quarantine.remove(conn, row.row_id)
+        return RecordId(row.rid)
+
+    async def _one_held(self, conn: AsyncConnection, id_or_prefix: str) -> quarantine.HeldRow:
+        found = await quarantine.find(conn, id_or_prefix)
+        if not found:
+            raise RecordNotFound(f"no record {id_or_prefix} in quarantine")
+        if len(found) > 1:
+            raise AmbiguousRecordId(
+                f"{id_or_prefix} matches more than one quarantined record; give more of the id"
+            )
+        return found[0]
+
     async def _origin(self, conn: AsyncConnection, source: bytes | None, hops: dict[bytes, int]) -> Origin:
         if source is None:
             return Origin(None, hops)
         row = (await conn.execute(select(peers.c.id).where(peers.c.key == source))).first()
-        return Origin(row.id if row else None, hops)
+        return Origin(row.id if row else None, hops, source)
 
     async def head(self) -> int:
         """The newest position in this node's log (0 when empty)."""
@@ -367,7 +472,9 @@ class Store:
     async def get(self, id_or_prefix: str) -> StoredRecord:
         low, high = id_range(id_or_prefix)
         query = records.c.rid.between(low, high)
-        found = await self._read(select(records.c.wire, records.c.received_at).where(query).limit(2))
+        found = await self._read(
+            select(records.c.wire, records.c.received_at, records.c.hops).where(query).limit(2)
+        )
         if not found:
             raise RecordNotFound(f"no record {id_or_prefix} in this store")
         if len(found) > 1:
@@ -398,19 +505,23 @@ class Store:
                 )
         return result
 
-    async def _read(self, query: Select[bytes, int]) -> list[StoredRecord]:
+    async def _read(self, query: Select[bytes, int, int]) -> list[StoredRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        result = []
-        for wire, received_at in rows:
-            verified = self._verifier.verify_one(wire)
-            if isinstance(verified, str):
-                raise StoreError(f"a stored record fails verification ({verified}); the store was altered")
-            result.append(StoredRecord(verified, received_at))
-        return result
+        return [StoredRecord(self._verified(wire), received_at, hops) for wire, received_at, hops in rows]
+
+    def _verified(self, wire: bytes) -> Record:
+        verified = self._verifier.verify_one(wire)
+        if isinstance(verified, str):
+            raise StoreError(f"a stored record fails verification ({verified}); the store was altered")
+        return verified
 
     def _write(self) -> WriteTransaction:
         return WriteTransaction(self._engine)
+
+
+def _arrival(row: RecordRow) -> Arrival:
+    return Arrival(row.id, row.author, row.seq, row.kind, scope_from_canonical(row.scope))
 
 
 def _safe_url(url: str) -> str:

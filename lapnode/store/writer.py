@@ -81,10 +81,22 @@ async def frozen_authors(conn: AsyncConnection, ids: Iterable[int]) -> set[int]:
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a batch came from: the peer row that sent it, and each record's relay hop count."""
+    """Where a batch came from: the peer row (and key) that sent it, and each record's relay hop count."""
 
     source_id: int | None = None
     hops: Mapping[bytes, int] = field(default_factory=dict)
+    source_key: bytes | None = None
+
+    def relays(self, rid: bytes, author: bytes) -> int:
+        return relay_count(self.hops[rid], author, self.source_key)
+
+
+def relay_count(stated: int, author: bytes, source: bytes | None) -> int:
+    """The hop count to keep: a sender that is not the author is at least one relay, whatever it
+    states, so it cannot make a record look closer to its author than it is (SPEC §6.5 rule 6)."""
+    if source is not None and author != source:
+        return max(stated, 1)
+    return stated
 
 
 LOCAL = Origin()
@@ -156,19 +168,21 @@ def _conflict(
     return None
 
 
-async def known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tuple[int, int]]:
-    """For each id already held: its log position and stored hop count."""
-    known: dict[bytes, tuple[int, int]] = {}
+async def known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tuple[int, int, bytes]]:
+    """For each id already held: its log position, stored hop count and author key."""
+    known: dict[bytes, tuple[int, int, bytes]] = {}
     for chunk in _chunks(rids):
         rows = await conn.execute(
-            select(records.c.rid, records.c.id, records.c.hops).where(records.c.rid.in_(chunk))
+            select(records.c.rid, records.c.id, records.c.hops, authors.c.key)
+            .join(authors, records.c.author_id == authors.c.id)
+            .where(records.c.rid.in_(chunk))
         )
-        known.update({row.rid: (row.id, row.hops) for row in rows})
+        known.update({row.rid: (row.id, row.hops, row.key) for row in rows})
     return known
 
 
 async def relog_shorter_paths(
-    conn: AsyncConnection, known: dict[bytes, tuple[int, int]], origin: Origin
+    conn: AsyncConnection, known: dict[bytes, tuple[int, int, bytes]], origin: Origin
 ) -> int:
     """Move records that just arrived by a shorter path to the end of the log, with the smaller count.
 
@@ -178,9 +192,9 @@ async def relog_shorter_paths(
     Re-logging gives the record a new position, so every feed considers it again.
     """
     shorter = [
-        (position, origin.hops[rid])
-        for rid, (position, hops) in known.items()
-        if rid in origin.hops and origin.hops[rid] < hops
+        (position, relays)
+        for rid, (position, hops, author) in known.items()
+        if rid in origin.hops and (relays := origin.relays(rid, author)) < hops
     ]
     if not shorter:
         return 0

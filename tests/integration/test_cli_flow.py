@@ -7,6 +7,7 @@ can prove the passphrase never appeared anywhere.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from protocol.envelope import verify_record
 
 LAPNODE = Path(sys.executable).parent / "lapnode"
 PASSPHRASE = "integration passphrase 7c1d"
@@ -215,12 +218,32 @@ def test_show_by_prefix(node: Node) -> None:
     assert f"id: {record_id}" in text and "example.com" in text
 
 
-def test_bundle_round_trip_to_a_second_node(node: Node, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def partner(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Node:
+    """A second node, NCSC in GB, that OPTA has in its peer book: bundles are made for a known peer."""
+    other = Node(tmp_path_factory.mktemp("partner") / "ncsc", node.cli)
+    out = node.cli.init(other.home, "NCSC", "GB", "--no-passphrase")
+    node_id = re.search(r"lap1[0-9a-z]+", out)
+    assert node_id is not None
+    node.ok(
+        "peer", "add", node_id.group(), "127.0.0.1:7460", "--category", "enforcement", "--jurisdiction", "GB"
+    )
+    other.records["node_id"] = node_id.group()
+    return other
+
+
+def test_bundle_round_trip_to_a_second_node(node: Node, partner: Node, tmp_path: Path) -> None:
     bundle = tmp_path / "opta.bundle"
-    node.ok("bundle", "export", str(bundle))
+    exported = node.cli(
+        "bundle", "export", str(bundle), "--for", partner.records["node_id"], "--home", str(node.home)
+    )
+    assert (
+        exported.returncode == 0
+        and "exported 3 records" in exported.stderr
+        and "0 withheld" in exported.stderr
+    )
     assert bundle.read_text().startswith("lapnode-bundle/1 network=ucenet records=3\n\n")
-    other = Node(tmp_path / "acma", node.cli)
-    node.cli.init(other.home, "ACMA", "AU", "--no-passphrase")
+    other = partner
     imported = other.ok("bundle", "import", str(bundle))
     assert "3 stored, 0 already held, 0 rejected" in imported
     assert [d["id"] for d in other.query()] == [d["id"] for d in node.query()]
@@ -233,18 +256,43 @@ def test_bundle_round_trip_to_a_second_node(node: Node, tmp_path: Path) -> None:
     )
 
 
-def test_export_filters_and_refuses_to_overwrite(node: Node, tmp_path: Path) -> None:
+def test_export_filters_and_refuses_to_overwrite(node: Node, partner: Node, tmp_path: Path) -> None:
     bundle = tmp_path / "leads.bundle"
-    node.ok("bundle", "export", str(bundle), "--kind", "lead")
+    for_partner = ("--for", partner.records["node_id"])
+    node.ok("bundle", "export", str(bundle), "--kind", "lead", *for_partner)
     assert bundle.read_text().startswith("lapnode-bundle/1 network=ucenet records=1\n")
-    result = node.cli("bundle", "export", str(bundle), "--home", str(node.home))
+    result = node.cli("bundle", "export", str(bundle), *for_partner, "--home", str(node.home))
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "--force" in result.stderr
-    node.ok("bundle", "export", str(bundle), "--force")
+    node.ok("bundle", "export", str(bundle), "--force", *for_partner)
 
 
-def test_a_tampered_bundle_loses_exactly_one_record(node: Node, tmp_path: Path) -> None:
+def test_export_must_say_who_it_is_for(node: Node, tmp_path: Path) -> None:
+    bundle = tmp_path / "nobody.bundle"
+    for choice in ((), ("--public", "--for", "lap1x")):
+        result = node.cli("bundle", "export", str(bundle), *choice, "--home", str(node.home))
+        assert result.returncode == 2 and "--for NODE_ID" in result.stderr and "--public" in result.stderr
+        assert result.stderr.count("\n") == 1 and not bundle.exists()
+    unknown = Node(tmp_path / "stranger", node.cli)
+    stranger = re.search(r"lap1[0-9a-z]+", node.cli.init(unknown.home, "X", "FR", "--no-passphrase"))
+    assert stranger is not None
+    result = node.cli("bundle", "export", str(bundle), "--for", stranger.group(), "--home", str(node.home))
+    assert result.returncode == 1 and "not in the peer book" in result.stderr and not bundle.exists()
+
+
+def test_a_public_export_holds_clear_records_only(node: Node, tmp_path: Path) -> None:
+    bundle = tmp_path / "public.bundle"
+    result = node.cli("bundle", "export", str(bundle), "--public", "--home", str(node.home))
+    assert (
+        result.returncode == 0 and "exported 1 record to" in result.stderr and "2 withheld" in result.stderr
+    )
+    assert bundle.read_text().startswith("lapnode-bundle/1 network=ucenet records=1\n")
+    (line,) = [line for line in bundle.read_text().splitlines()[1:] if line]
+    assert verify_record(base64.b64decode(line), network="ucenet").id.hex() == node.records["trend"]
+
+
+def test_a_tampered_bundle_loses_exactly_one_record(node: Node, partner: Node, tmp_path: Path) -> None:
     bundle = tmp_path / "opta.bundle"
-    node.ok("bundle", "export", str(bundle))
+    node.ok("bundle", "export", str(bundle), "--for", partner.records["node_id"])
     data = bytearray(bundle.read_bytes())
     lines = data.split(b"\n")
     target = len(lines[0]) + 1 + 1 + len(lines[2]) + 1 + 1 + 100  # 100 bytes into the second record line

@@ -153,7 +153,10 @@ def test_a_recipient_with_a_locked_key_is_told_how_to_open_it(line: Line, tmp_pa
     d_id = read_public_node_id(d_home / "identity.key")
     record_id = publish_sealed(line.a, d_id, line.c.node_id, title="Sealed to C and D")
     bundle = tmp_path / "sealed.bundle"
-    line.a.run("bundle", "export", str(bundle), "--author", line.a.node_id)
+    # D is an air-gapped member: A pins it (the address is never dialled) so the bundle is made for D.
+    line.a.run("peer", "add", d_id, "127.0.0.1:9", "--name", "D", "--category", "government",
+               "--jurisdiction", "BE")  # fmt: skip
+    line.a.run("bundle", "export", str(bundle), "--author", line.a.node_id, "--for", d_id)
     cli("bundle", "import", "--home", str(d_home), str(bundle))
 
     locked = cli("show", "--home", str(d_home), record_id).stdout  # no terminal, no passphrase
@@ -170,13 +173,22 @@ def test_a_recipient_with_a_locked_key_is_told_how_to_open_it(line: Line, tmp_pa
     assert refused.stderr.startswith("error: ") and len(refused.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("sealing", [("--sealed",), ("--flag", "sealed")], ids=["--sealed", "--flag sealed"])
-def test_sealing_without_named_members_is_a_usage_error(line: Line, sealing: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("sealing", "message"),
+    [
+        (("--sealed",), "error: --sealed needs at least one --audience-member NODE_ID"),
+        (("--flag", "sealed"), "error: --flag sealed: a record is sealed by encrypting it; use --sealed"),
+    ],
+    ids=["--sealed", "--flag sealed"],
+)
+def test_sealing_without_named_members_is_a_usage_error(
+    line: Line, sealing: tuple[str, ...], message: str
+) -> None:
     before = line.a.record_count()
     result = line.a.run(
         "publish", "lead", "--title", "t", "--summary", "s", "--status", "verified", *sealing, check=False
     )
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.startswith("error: --sealed needs at least one --audience-member NODE_ID")
+    assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
     assert line.a.record_count() == before

@@ -238,7 +238,8 @@ def test_export_pages_through_everything_in_chain_order(page: int, monkeypatch: 
         with pytest.raises(BundleError, match="share one millisecond"):
             asyncio.run(collect_records(_FakeStore(records), QueryFilters(), None))  # type: ignore[arg-type]
         return
-    got = asyncio.run(collect_records(_FakeStore(records), QueryFilters(), None))  # type: ignore[arg-type]
+    held = asyncio.run(collect_records(_FakeStore(records), QueryFilters(), None))  # type: ignore[arg-type]
+    got = [item.record for item in held]
     assert sorted(r.id for r in got) == sorted(r.id for r in records)
     assert [(r.header.author, r.header.seq) for r in got] == sorted(
         (r.header.author, r.header.seq) for r in got
@@ -248,4 +249,4 @@ def test_export_pages_through_everything_in_chain_order(page: int, monkeypatch: 
 def test_export_limit_keeps_the_newest() -> None:
     records = chain(identity("paging-e"), 6)
     got = asyncio.run(collect_records(_FakeStore(records), QueryFilters(), 2))  # type: ignore[arg-type]
-    assert [r.header.seq for r in got] == [5, 6]
+    assert [r.record.header.seq for r in got] == [5, 6]

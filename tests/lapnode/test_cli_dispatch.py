@@ -106,6 +106,8 @@ def test_every_command_takes_home(capsys: pytest.CaptureFixture[str]) -> None:
     commands: list[tuple[str, ...]] = [
         ("init",), ("id",), ("publish", "contact"), ("publish", "lead"), ("publish", "trend"),
         ("query",), ("show",), ("bundle", "export"), ("bundle", "import"), ("verify",),
+        ("policy", "check"), ("policy", "explain"), ("quarantine", "list"), ("quarantine", "release"),
+        ("quarantine", "drop"),
     ]  # fmt: skip
     for command in commands:
         code, out, _ = _run([*command, "--help"], capsys)

@@ -19,6 +19,7 @@ from lapnode.interop.disclosure import (
     judge,
 )
 from lapnode.interop.stix_bundle import bundle
+from lapnode.policy import NO_RULES
 from lapnode.store import Peer
 from protocol.scope import Scope
 from tests.factories import NETWORK, T0, identity, make_record
@@ -50,11 +51,11 @@ def _peer(category: str | None, jurisdiction: str | None) -> Peer:
 
 
 AUDIENCES = {
-    "local": audience_local(CONFIG),
-    "public": audience_public(),
-    "peer-enforcement-GB": audience_for_peer(_peer("enforcement", "GB"), "lap1peer"),
-    "peer-unpinned": audience_for_peer(_peer(None, None), "lap1peer"),
-    "token-industry-US": audience_for_token("feed", None, "industry", "US"),
+    "local": audience_local(CONFIG, policy=NO_RULES),
+    "public": audience_public(policy=NO_RULES),
+    "peer-enforcement-GB": audience_for_peer(_peer("enforcement", "GB"), "lap1peer", policy=NO_RULES),
+    "peer-unpinned": audience_for_peer(_peer(None, None), "lap1peer", policy=NO_RULES),
+    "token-industry-US": audience_for_token("feed", None, "industry", "US", policy=NO_RULES),
 }
 
 
@@ -82,7 +83,7 @@ def test_who_receives_an_export(tlp: str, clauses: dict[str, object], sent_to: s
 
 def test_relayed_records_keep_their_hop_limit_on_export() -> None:
     record = make_record(OTHER, 1, None, scope=Scope.create("green", relay_hops=0))
-    audience: Audience = audience_local(CONFIG)
+    audience: Audience = audience_local(CONFIG, policy=NO_RULES)
     decision = judge(row_of(record, 1, hops=0), audience, now_ms=T0, our_key=AUTHOR.public_key.raw)
     assert not decision.send and any("relay_hops" in r for r in decision.reasons)
 
@@ -93,7 +94,11 @@ def test_expired_and_embargoed_records_are_withheld_and_the_rest_verified() -> N
     fine = make_record(AUTHOR, 3, embargoed.id, scope=Scope.create("green"))
     rows = [row_of(r, n) for n, r in enumerate((expired, embargoed, fine), start=1)]
     out = disclose(
-        rows, audience_local(CONFIG), now_ms=T0 + 10**6, our_key=AUTHOR.public_key.raw, network=NETWORK
+        rows,
+        audience_local(CONFIG, policy=NO_RULES),
+        now_ms=T0 + 10**6,
+        our_key=AUTHOR.public_key.raw,
+        network=NETWORK,
     )
     assert [item.record.id for item in out] == [fine.id]
 

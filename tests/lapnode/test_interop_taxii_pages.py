@@ -5,6 +5,7 @@ from __future__ import annotations
 from lapnode.interop.disclosure import audience_for_token
 from lapnode.interop.stix_common import parse_timestamp, timestamp
 from lapnode.interop.taxii_collections import Filters, Reader, parse_next
+from lapnode.policy import NO_RULES
 from lapnode.store import Store
 from protocol.scope import Scope
 from tests.factories import NETWORK, T0, identity, make_record
@@ -28,7 +29,7 @@ async def test_paging_skips_withheld_records_with_bounded_scans(database_url: st
     tlps = ["amber+strict"] * 7 + ["green"] + ["red"] * 6 + ["green", "green"]
     store = await _store_with(database_url, tlps)
     try:
-        audience = audience_for_token("t", None, "industry", "US")
+        audience = audience_for_token("t", None, "industry", "US", policy=NO_RULES)
         reader = Reader(store, audience, AUTHOR.public_key.raw, NETWORK, T0, {}, scan_rows=5)
         only = Filters(types=frozenset({"indicator"}))
         pages, cursor, found = 0, None, []
@@ -54,7 +55,12 @@ async def test_added_after_returns_only_later_records(database_url: str) -> None
     store = await _store_with(database_url, ["green", "green"])
     try:
         reader = Reader(
-            store, audience_for_token("t", None, "industry", "US"), AUTHOR.public_key.raw, NETWORK, T0, {}
+            store,
+            audience_for_token("t", None, "industry", "US", policy=NO_RULES),
+            AUTHOR.public_key.raw,
+            NETWORK,
+            T0,
+            {},
         )
         first = await reader.page("lead", Filters(), limit=100, cursor=None)
         last_added = first.entries[-1].date_added

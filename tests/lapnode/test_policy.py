@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lapnode.policy import Decision, Recipient, decide
+from lapnode.policy import NO_RULES, PUBLIC, Decision, Recipient, Via, decide
 from lapnode.policy.decision import CLOCK_SKEW_MS, LAW_ENFORCEMENT
 from protocol.envelope import Header
 from protocol.scope import CATEGORIES, FLAGS, MAX_RELAY_HOPS, SEALED_FLAG, TLP_LEVELS, Scope
@@ -52,6 +52,7 @@ class Case:
     reasons: tuple[str, ...] = ()
     relay_hops_before: int | None = None  # None: this node is the author
     now: int = NOW
+    via: Via = "gossip"
 
 
 def scope(tlp: str = "green", **clauses: Any) -> Scope:
@@ -167,34 +168,6 @@ CASES: dict[str, Case] = {
         scope(expires=NOW + CLOCK_SKEW_MS), NL_ENFORCEMENT, False, ("scope.expires",)
     ),
     "not expired": Case(scope(expires=NOW + HOUR), NL_ENFORCEMENT, True, SENT),
-    # sealed records: carried as ciphertext; only expiry, embargo, relay_hops and deny lists hold them back
-    "sealed red: the author sends it to a carrier": Case(sealed(), NL_ENFORCEMENT, True, CARRIED),
-    "sealed red: a relay passes it to a carrier": Case(sealed(), US_INDUSTRY, True, CARRIED, 0),
-    "sealed red: a relay delivers it to the named member": Case(sealed(), GB_GOVERNMENT, True, NAMED, 1),
-    "sealed amber+strict is relayed": Case(sealed("amber+strict"), NL_ENFORCEMENT, True, CARRIED, 0),
-    "sealed: categories do not limit carriers": Case(
-        sealed(categories=["government"], jurisdictions_allow=["GB"]), US_INDUSTRY, True, CARRIED
-    ),
-    "sealed: law-enforcement-only does not limit carriers": Case(
-        sealed(flags=("law-enforcement-only",)), US_INDUSTRY, True, CARRIED
-    ),
-    "sealed: relay_hops still holds": Case(
-        sealed(relay_hops=1), NL_ENFORCEMENT, False, ("scope.relay_hops",), 1
-    ),
-    "sealed: relay_hops holds for the named member too": Case(
-        sealed(relay_hops=1), GB_GOVERNMENT, False, ("scope.relay_hops",), 1
-    ),
-    "sealed: a denied jurisdiction carries nothing": Case(
-        sealed(jurisdictions_deny=["US"]), US_INDUSTRY, False, ("scope.jurisdictions_deny",)
-    ),
-    "sealed: unknown jurisdiction, deny list: fails closed": Case(
-        sealed(jurisdictions_deny=["US"]), UNPINNED, False, ("scope.jurisdictions_deny",)
-    ),
-    "sealed: under embargo": Case(
-        sealed(embargo_until=NOW + HOUR), NL_ENFORCEMENT, False, ("scope.embargo_until",)
-    ),
-    "sealed: expired": Case(sealed(expires=NOW - HOUR), GB_GOVERNMENT, False, ("scope.expires",)),
-    "sealed: never back to the author": Case(sealed(), THE_AUTHOR, False, ("recipient is the author",), 0),
     # every reason at once
     "every reason is reported": Case(
         scope(
@@ -218,13 +191,99 @@ CASES: dict[str, Case] = {
         ),
         4,
     ),
+    # sealed records: ciphertext for the named members, so relays may carry them (SPEC §4)
+    "sealed red is relayed, to a member who is not named": Case(
+        scope("red", members=[GB_GOVERNMENT.key], flags=["sealed"]), NL_ENFORCEMENT, True, SENT, 0
+    ),
+    "sealed amber+strict is relayed": Case(
+        scope("amber+strict", members=[GB_GOVERNMENT.key], flags=["sealed"]), US_INDUSTRY, True, SENT, 1
+    ),
+    "sealed: the relay limit still holds": Case(
+        scope("red", relay_hops=1, members=[GB_GOVERNMENT.key], flags=["sealed"]),
+        NL_ENFORCEMENT,
+        False,
+        ("scope.relay_hops",),
+        1,
+    ),
+    "sealed: embargo and expiry still hold": Case(
+        scope(
+            "red", members=[GB_GOVERNMENT.key], flags=["sealed"], embargo_until=NOW + HOUR, expires=NOW - HOUR
+        ),
+        NL_ENFORCEMENT,
+        False,
+        ("scope.embargo_until", "scope.expires"),
+        0,
+    ),
+    "sealed: a denied jurisdiction still holds": Case(
+        scope("red", members=[GB_GOVERNMENT.key], flags=["sealed"], jurisdictions_deny=["US"]),
+        US_INDUSTRY,
+        False,
+        ("jurisdictions_deny",),
+        0,
+    ),
+    "sealed: categories still hold": Case(
+        scope("red", members=[GB_GOVERNMENT.key], flags=["sealed"], categories=["government"]),
+        NL_ENFORCEMENT,
+        False,
+        ("categories",),
+        0,
+    ),
+    "sealed: never back to the author": Case(
+        scope("red", members=[GB_GOVERNMENT.key], flags=["sealed"]),
+        THE_AUTHOR,
+        False,
+        ("recipient is the author",),
+        0,
+    ),
+    # exports: a bundle file for a peer, or a public export
+    "bundle: green for a peer": Case(scope(), NL_ENFORCEMENT, True, SENT, via="bundle"),
+    "bundle: amber+strict is never exported": Case(
+        scope("amber+strict"), NL_ENFORCEMENT, False, ("tlp amber+strict: never exported",), via="bundle"
+    ),
+    "bundle: red is never exported, even to a named member": Case(
+        scope("red", members=[NL_ENFORCEMENT.key]), NL_ENFORCEMENT, False, ("never exported",), via="bundle"
+    ),
+    "bundle: a relay's copy keeps the relay limit": Case(
+        scope(relay_hops=1), NL_ENFORCEMENT, False, ("scope.relay_hops",), 1, via="bundle"
+    ),
+    "public: clear is exported": Case(scope("clear"), PUBLIC, True, SENT, via="public"),
+    "public: green is not": Case(
+        scope("green"), PUBLIC, False, ("tlp green: never to a public export",), via="public"
+    ),
+    "public: amber is not": Case(
+        scope("amber"), PUBLIC, False, ("tlp amber: never to a public export",), via="public"
+    ),
+    "public: clear with an audience is not (the public has no category)": Case(
+        scope("clear", categories=["government"]), PUBLIC, False, ("scope.categories",), via="public"
+    ),
+    "public: clear with a denied jurisdiction is not (the public has none)": Case(
+        scope("clear", jurisdictions_deny=["US"]), PUBLIC, False, ("jurisdictions_deny",), via="public"
+    ),
+    "public: sealed is never public": Case(
+        scope("clear", members=[GB_GOVERNMENT.key], flags=["sealed"]),
+        PUBLIC,
+        False,
+        ("sealed: never to a public export",),
+        via="public",
+    ),
+    "public: clear under embargo is not": Case(
+        scope("clear", embargo_until=NOW + HOUR), PUBLIC, False, ("scope.embargo_until",), via="public"
+    ),
 }
 
 
 def run(case: Case) -> Decision:
     our_key = AUTHOR.public_key.raw if case.relay_hops_before is None else RELAY.public_key.raw
     hops = case.relay_hops_before or 0
-    return decide(header(case.scope), case.to, now_ms=case.now, our_key=our_key, hops=hops)
+    return decide(
+        header(case.scope),
+        case.to,
+        now_ms=case.now,
+        our_key=our_key,
+        hops=hops,
+        policy=NO_RULES,
+        via=case.via,
+    )
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -244,7 +303,9 @@ def test_the_same_record_is_decided_per_recipient() -> None:
     sent_to = [
         who.org
         for who in (NL_ENFORCEMENT, GB_GOVERNMENT, US_INDUSTRY, UNPINNED)
-        if decide(governments_only, who, now_ms=NOW, our_key=our_key, hops=0).send
+        if decide(
+            governments_only, who, now_ms=NOW, our_key=our_key, hops=0, policy=NO_RULES, via="gossip"
+        ).send
     ]
     assert sent_to == [GB_GOVERNMENT.org]
 
@@ -281,18 +342,21 @@ def scopes(draw: st.DrawFn) -> Scope:
 def test_decide_fails_closed(signed: Scope, to: Recipient, hops_before: int | None) -> None:
     relaying = hops_before is not None
     our_key = RELAY.public_key.raw if relaying else AUTHOR.public_key.raw
-    decision = decide(header(signed), to, now_ms=NOW, our_key=our_key, hops=hops_before or 0)
+    decision = decide(
+        header(signed), to, now_ms=NOW, our_key=our_key, hops=hops_before or 0, policy=NO_RULES, via="gossip"
+    )
     assert decision.reasons, "every decision says why"
     if not decision.send:
         return
     named = to.key in signed.members
+    sealed = "sealed" in signed.flags
     assert to.key != AUTHOR.public_key.raw
     assert signed.expires is None or signed.expires > NOW
     assert signed.embargo_until is None or signed.embargo_until <= NOW
     if relaying:
-        assert signed.tlp not in ("red", "amber+strict")
+        assert signed.tlp not in ("red", "amber+strict") or sealed, "only ciphertext is relayed"
         assert (hops_before or 0) + 1 <= signed.relay_hops
-    if signed.tlp == "red" or (signed.members and not signed.categories):
+    if (signed.tlp == "red" or (signed.members and not signed.categories)) and not sealed:
         assert named
     if not named:
         assert not signed.categories or to.category in signed.categories
@@ -301,41 +365,3 @@ def test_decide_fails_closed(signed: Scope, to: Recipient, hops_before: int | No
         assert not signed.jurisdictions_deny or (
             to.jurisdiction is not None and to.jurisdiction not in signed.jurisdictions_deny
         )
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    scopes(),
-    st.sampled_from(RECIPIENTS),
-    st.none() | st.integers(0, MAX_RELAY_HOPS + 2),
-)
-def test_a_sealed_record_is_held_back_only_by_time_hops_and_deny_lists(
-    drawn: Scope, to: Recipient, hops_before: int | None
-) -> None:
-    members = drawn.members or (GB_GOVERNMENT.key,)
-    signed = Scope.create(
-        drawn.tlp,
-        relay_hops=drawn.relay_hops,
-        categories=drawn.categories,
-        members=members,
-        jurisdictions_allow=drawn.jurisdictions_allow,
-        jurisdictions_deny=drawn.jurisdictions_deny,
-        flags=(*drawn.flags, SEALED_FLAG),
-        embargo_until=drawn.embargo_until,
-        expires=drawn.expires,
-    )
-    relaying = hops_before is not None
-    our_key = RELAY.public_key.raw if relaying else AUTHOR.public_key.raw
-    decision = decide(header(signed), to, now_ms=NOW, our_key=our_key, hops=hops_before or 0)
-    expected = (
-        to.key != AUTHOR.public_key.raw
-        and (signed.expires is None or signed.expires - CLOCK_SKEW_MS > NOW)
-        and (signed.embargo_until is None or signed.embargo_until + CLOCK_SKEW_MS <= NOW)
-        and (not relaying or (hops_before or 0) + 1 <= signed.relay_hops)
-        and (
-            to.key in signed.members
-            or not signed.jurisdictions_deny
-            or (to.jurisdiction is not None and to.jurisdiction not in signed.jurisdictions_deny)
-        )
-    )
-    assert decision.send is expected, decision.reasons

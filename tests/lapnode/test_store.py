@@ -184,8 +184,9 @@ async def test_log_keeps_source_hops_and_moves_the_cursor_with_the_commit(store:
     records = chain(identity("alice"), 3)
     await store.ingest([r.wire for r in records], source=peer.public_key.raw, hops=[0, 1, 2], cursor=42)
     log = await store.read_log(0, limit=10)
+    # The peer is not the author, so it is at least one relay whatever count it states (SPEC §6.5).
     assert [(e.position, e.hops, e.source) for e in log] == [
-        (1, 0, peer.public_key.raw),
+        (1, 1, peer.public_key.raw),
         (2, 1, peer.public_key.raw),
         (3, 2, peer.public_key.raw),
     ]
@@ -219,10 +220,11 @@ async def test_peer_book(store: Store) -> None:
 
 
 async def test_a_shorter_path_relogs_the_record_with_the_smaller_hop_count(store: Store) -> None:
-    near, far = identity("near"), identity("far")
+    alice, far = identity("alice"), identity("far")
+    near = alice  # the author itself: the only sender whose count of 0 is believed
     for peer in (near, far):
         await store.peers.add(peer.public_key.raw, "127.0.0.1:9", now_ms=T0)
-    records = chain(identity("alice"), 2)
+    records = chain(alice, 2)
     await store.ingest([records[0].wire], source=far.public_key.raw, hops=[3], cursor=1)
     await store.ingest([records[1].wire], source=far.public_key.raw, hops=[3], cursor=2)
     report = await store.ingest([records[0].wire], source=near.public_key.raw, hops=[0], cursor=1)
@@ -271,8 +273,10 @@ async def test_copies_already_held_cost_no_transaction_and_their_cursor_waits(st
     # The next real batch from that peer carries the waiting cursor with it.
     await store.ingest([records[2].wire], source=peer.public_key.raw, hops=[1], cursor=7)
     assert (await store.peers.get(peer.public_key.raw)).cursor == 9
-    # A copy by a shorter path is not a mere copy: it goes to the database and is relogged.
-    shorter = await store.ingest([records[0].wire], source=peer.public_key.raw, hops=[0], cursor=10)
+    # A copy by a shorter path (straight from its author) is not a mere copy: it is relogged.
+    alice = identity("alice")
+    await store.peers.add(alice.public_key.raw, "127.0.0.1:10", now_ms=T0)
+    shorter = await store.ingest([records[0].wire], source=alice.public_key.raw, hops=[0], cursor=10)
     assert shorter.duplicates == 1
     assert (await store.read_log(0, limit=10))[-1].wire == records[0].wire
 
