@@ -16,6 +16,7 @@ Rule 4: `verify` streams the trail in chunks; memory stays flat however long the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -175,13 +176,54 @@ class AuditFilters:
 
 
 class AuditTrail:
+    """The trail of one store. Appends made at the same moment share one transaction (group commit).
+
+    Why: when a record arrives, every subscriber's feed decides about it at once and each appends its
+    decision; one write transaction apiece was most of a relaying node's database work. Callers woken
+    together join one batch; each still returns only once its own entries are committed.
+    """
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._waiting: list[tuple[Sequence[AuditEvent], asyncio.Future[AuditHead]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def append(self, events: Sequence[AuditEvent]) -> AuditHead | None:
-        """Append a batch in one transaction, in order; return the new head (None if `events` is empty)."""
+        """Append a batch in order, committed before this returns; the head after the transaction that
+        held it (None if `events` is empty)."""
         if not events:
             return None
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[AuditHead] = loop.create_future()
+        self._waiting.append((events, waiter))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return await waiter
+
+    async def _flush(self) -> None:
+        batch: list[tuple[Sequence[AuditEvent], asyncio.Future[AuditHead]]] = []
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # let appenders woken by the same event join this batch
+                batch, self._waiting = self._waiting, []
+                try:
+                    head = await self._append_now([event for events, _ in batch for event in events])
+                except Exception as exc:  # noqa: BLE001 - every waiter re-raises it
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                else:
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_result(head)
+                batch = []
+        finally:
+            # Cancelled (the store is closing): nobody waits forever for a commit that will not come.
+            for _, waiter in [*batch, *self._waiting]:
+                if not waiter.done():
+                    waiter.set_exception(StoreError("the audit trail closed before the entries were written"))
+
+    async def _append_now(self, events: Sequence[AuditEvent]) -> AuditHead:
         async with WriteTransaction(self._engine, lock=PG_AUDIT_LOCK) as conn:
             newest = select(audit.c.seq, audit.c.entry_hash).order_by(audit.c.seq.desc()).limit(1)
             row = (await conn.execute(newest)).first()

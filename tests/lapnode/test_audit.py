@@ -384,3 +384,17 @@ def test_an_event_no_exit_should_produce_is_refused(change: dict[str, object]) -
     }
     with pytest.raises(ValueError, match="audit event"):
         AuditEvent(**fields)  # type: ignore[arg-type]
+
+
+async def test_appends_made_at_the_same_moment_share_one_transaction(
+    trail: AuditTrail, engine: AsyncEngine
+) -> None:
+    # Every feed decides about a new record at once; their appends are one group commit, in call order.
+    with statements(engine) as counts:
+        heads = await asyncio.gather(*(trail.append([decision(n)]) for n in range(1, 6)))
+    assert counts["commits"] == 1
+    assert {head.seq for head in heads if head is not None} == {5}
+    entries = await trail.entries(AuditFilters(limit=10))
+    assert [entry.seq for entry in entries] == [5, 4, 3, 2, 1]
+    assert [entry.event.record for entry in reversed(entries)] == [rid(n) for n in range(1, 6)]
+    assert (await trail.verify()).ok
