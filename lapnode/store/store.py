@@ -36,6 +36,7 @@ from lapnode.store.quarantine import QuarantinedRecord, SetAside
 from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
+from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
 from lapnode.store.verifier import Verifier
 from lapnode.store.writer import (
@@ -162,6 +163,21 @@ class FrozenAuthor:
     evidence: list[tuple[int, bytes, bytes]]
 
 
+def _log_entry(position: int, row: RecordRow, hops: int, source: bytes | None) -> LogEntry:
+    """The entry `read_log` would return for a row just written (the in-memory tail's form)."""
+    return LogEntry(
+        position,
+        hops,
+        source,
+        row.wire,
+        row.author,
+        row.seq,
+        row.kind,
+        scope_from_canonical(row.scope),
+        row.id,
+    )
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -184,6 +200,7 @@ class Store:
         self._head_checked = 0.0
         self._log_grew = asyncio.Event()
         self._held = HeldIds()
+        self._tail: LogTail[LogEntry] = LogTail()
         # A batch of copies only is acknowledged without a transaction; the cursor it brings is
         # written with the peer's next real batch. Lost on a restart, it costs only those copies again.
         self._deferred_cursors: dict[bytes, tuple[int, float]] = {}
@@ -273,8 +290,13 @@ class Store:
                 await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
         self._held.note((rid, hop_counts.get(rid, 0)) for rid in outcome.stored)
         if outcome.relogged:
+            self._tail.clear()
             await self._note_growth()
         elif outcome.stored:
+            source_key = source if origin.source_id is not None else None
+            self._tail.add(
+                _log_entry(position, row, hops, source_key) for position, row, hops in outcome.logged
+            )
             self._grown_to(outcome.last_position)
         rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
         rejected.sort(key=lambda r: r.index)
@@ -380,6 +402,10 @@ class Store:
 
     async def read_log(self, after: int, *, limit: int) -> list[LogEntry]:
         """Log entries after a position, in log order. The bytes were verified when they were stored."""
+        recent = self._tail.read(after, limit)
+        # Memory answers when its run is complete: full, or up to the newest position this store knows.
+        if recent is not None and (len(recent) == limit or recent[-1].position >= self._head):
+            return recent
         query = (
             select(
                 records.c.id,

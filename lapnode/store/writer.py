@@ -36,6 +36,8 @@ class WriteOutcome:
     relogged: int = 0
     # The highest log position this write gave a new record (0 if none): the store's new head.
     last_position: int = 0
+    # What was appended to the log: (position, row, relay hops), for the store's in-memory tail.
+    logged: list[tuple[int, RecordRow, int]] = field(default_factory=list)
 
     def merge(self, other: WriteOutcome) -> None:
         self.stored.extend(other.stored)
@@ -44,6 +46,7 @@ class WriteOutcome:
         self.frozen.update(other.frozen)
         self.relogged += other.relogged
         self.last_position = max(self.last_position, other.last_position)
+        self.logged.extend(other.logged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,8 @@ async def write_records(
             await _freeze(conn, author_id, seq, first, record.id, now_ms=now_ms)
             frozen.add(author_id)
             outcome.frozen.add(record.author)
-    outcome.last_position = await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
+    outcome.logged = await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
+    outcome.last_position = outcome.logged[-1][0] if outcome.logged else 0
     outcome.stored.extend(r.id for r in accepted)
     return outcome
 
@@ -258,10 +262,10 @@ async def _freeze(
 
 async def _insert(
     conn: AsyncConnection, batch: Sequence[RecordRow], ids: dict[bytes, int], *, now_ms: int, origin: Origin
-) -> int:
-    """Insert the rows; return the last log position given (0 for an empty batch)."""
+) -> list[tuple[int, RecordRow, int]]:
+    """Insert the rows; return each one's log position and relay hops, in log order."""
     if not batch:
-        return 0
+        return []
     # Row ids are handed out here, under the write lock, rather than returned by the database: one
     # executemany without RETURNING is a single round trip on every driver.
     first = (await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))).scalar_one() + 1
@@ -293,7 +297,7 @@ async def _insert(
     ]
     if term_rows:
         await bulk_insert(conn, terms, ("value", "term_type", "record_id"), term_rows)
-    return int(first) + len(batch) - 1
+    return [(int(first) + offset, r, origin.hops.get(r.id, 0)) for offset, r in enumerate(batch)]
 
 
 _RECORD_COLUMNS = (

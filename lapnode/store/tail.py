@@ -1,0 +1,53 @@
+"""The newest entries of the log that this process wrote, kept in memory for the feeds.
+
+Rule 1: an entry is added only after the transaction that wrote it committed, with exactly the values
+a read of the log would return.
+Rule 2: it answers only for an unbroken run of positions starting right after the one asked for; a gap
+(a record written by another process, say) or a miss means "read the database", never "nothing there".
+Rule 3: anything that moves or removes log entries clears it (a relog gives a record a new position).
+
+Why: when a record arrives, every subscriber's feed reads it back at once; on a relaying node those
+reads were several queries per record for rows this process had just written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final, Generic, Protocol, TypeVar
+
+DEFAULT_LIMIT: Final = 4096
+
+
+class Positioned(Protocol):
+    @property
+    def position(self) -> int: ...
+
+
+Entry = TypeVar("Entry", bound=Positioned)
+
+
+class LogTail(Generic[Entry]):
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self._limit = limit
+        self._entries: dict[int, Entry] = {}
+
+    def add(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            self._entries[entry.position] = entry
+        while len(self._entries) > self._limit:
+            del self._entries[next(iter(self._entries))]  # dicts keep insertion order: the oldest
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def read(self, after: int, limit: int) -> list[Entry] | None:
+        """The entries after `after`, in order, up to `limit` or a gap; None if the next one is not here."""
+        found: list[Entry] = []
+        position = after + 1
+        while len(found) < limit:
+            entry = self._entries.get(position)
+            if entry is None:
+                break
+            found.append(entry)
+            position += 1
+        return found or None
