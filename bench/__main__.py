@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     ingest_args = commands.add_parser("ingest", help="decode, verify and store pre-built records")
     ingest_args.add_argument("--records", type=int, default=200_000)
     ingest_args.add_argument("--authors", type=int, default=50)
-    ingest_args.add_argument("--batch", type=int, default=1000)
+    # `lapnode bundle import` stores a whole bundle in one call; 10,000 a call keeps the quarters timeable.
+    ingest_args.add_argument("--batch", type=int, default=10_000, help="records per Store.ingest call")
     sync_args = commands.add_parser("sync", help="two daemons: an empty node catches up with a full one")
     sync_args.add_argument("--records", type=int, default=100_000)
     sync_args.add_argument("--authors", type=int, default=50)
