@@ -35,3 +35,11 @@ class WrongPassphrase(KeyFileError):
 
 class PassphraseRequired(KeyFileError):
     """The key file is encrypted and no passphrase was given."""
+
+
+class InvalidAuthorityId(CryptoError):
+    """The text is not an authority id: wrong prefix, wrong length, or a typo caught by the checksum."""
+
+
+class UntrustedAuthority(CryptoError):
+    """The statement is signed by an authority this node does not trust."""

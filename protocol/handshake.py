@@ -11,6 +11,10 @@ only a peer its `is_allowed` callable admits. The initiator checks the responder
 Rule 3: whatever the remote sends that fails raises a `ProtocolError` whose message is for the local log
 only; `protocol.session` turns it into one opaque `HandshakeFailed`.
 Rule 4: message 1 carries no payload: it travels in clear, before either side knows the other.
+Rule 5: membership (SPEC §8.3). Given a `CredentialCheck`, a side refuses a peer whose payload carries no
+credential, or one that `protocol.credential.verify_credential` refuses for the node key this handshake
+authenticated; the initiator does so before it writes message 3. Without one (legacy mode) a credential is
+carried up unverified and grants nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +26,36 @@ from typing import Final
 from keys.errors import BadSignature
 from keys.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, PublicKey
 from protocol import codec
+from protocol.credential import (
+    MAX_CREDENTIAL_SIZE,
+    MAX_NETWORK_BYTES,
+    Credential,
+    CredentialCheck,
+    network_bytes,
+    verify_credential,
+)
 from protocol.errors import ProtocolError
 from protocol.noise import DHLEN, TAGLEN, HandshakeState, TransportCiphers
 
+__all__ = [
+    "HANDSHAKE_MESSAGES",
+    "MAX_CREDENTIAL_SIZE",
+    "MAX_HANDSHAKE_MESSAGE",
+    "MAX_HANDSHAKE_PAYLOAD",
+    "MAX_NETWORK_BYTES",
+    "PROLOGUE",
+    "STATIC_KEY_DOMAIN",
+    "BindingError",
+    "Handshake",
+    "PeerIdentity",
+    "encode_binding",
+    "network_bytes",
+    "static_key_message",
+    "verify_binding",
+]
+
 STATIC_KEY_DOMAIN: Final = b"lapnode/noise-static/v1\x00"
 PROLOGUE: Final = b"lapnode/noise/v1"
-MAX_NETWORK_BYTES: Final = 64
-MAX_CREDENTIAL_SIZE: Final = 1024
 MAX_HANDSHAKE_PAYLOAD: Final = 2048
 # Message 2 is the longest: e, encrypted s, encrypted payload (§6.1).
 MAX_HANDSHAKE_MESSAGE: Final = DHLEN + (DHLEN + TAGLEN) + (MAX_HANDSHAKE_PAYLOAD + TAGLEN)
@@ -49,16 +76,10 @@ class PeerIdentity:
     """Who is at the other end, once the handshake has checked it."""
 
     node_key: PublicKey
-    # Reserved for membership credentials (SPEC §6.2): carried, not yet checked by anyone.
+    # The credential bytes as the peer sent them; checked only when the handshake has a CredentialCheck.
     unverified_credential: bytes | None
-
-
-def network_bytes(network: str) -> bytes:
-    """The network id as the handshake signs it; a bad id is a local configuration error."""
-    net = network.encode("utf-8") if isinstance(network, str) else b""
-    if not 0 < len(net) <= MAX_NETWORK_BYTES:
-        raise ValueError(f"a network id is 1 to {MAX_NETWORK_BYTES} bytes of UTF-8 text")
-    return net
+    # Set only when a CredentialCheck verified `unverified_credential` for `node_key` (Rule 5).
+    credential: Credential | None = None
 
 
 def static_key_message(network: str, static_public: bytes) -> bytes:
@@ -111,7 +132,17 @@ class Handshake:
     raised, every further call raises ValueError: a failed handshake is never resumed.
     """
 
-    __slots__ = ("_accept", "_credential", "_failed", "_identity", "_network", "_noise", "_peer")
+    __slots__ = (
+        "_accept",
+        "_authenticated",
+        "_check",
+        "_credential",
+        "_failed",
+        "_identity",
+        "_network",
+        "_noise",
+        "_peer",
+    )
 
     def __init__(
         self,
@@ -121,6 +152,7 @@ class Handshake:
         network: str,
         accept: Callable[[PublicKey], None],
         credential: bytes | None,
+        credential_check: CredentialCheck | None = None,
     ) -> None:
         network_bytes(network)
         if credential is not None and not (
@@ -132,7 +164,9 @@ class Handshake:
         self._network = network
         self._accept = accept
         self._credential = credential
+        self._check = credential_check
         self._peer: PeerIdentity | None = None
+        self._authenticated: PublicKey | None = None
         self._failed = False
 
     @classmethod
@@ -145,6 +179,7 @@ class Handshake:
         ephemeral_private: bytes,
         responder: PublicKey,
         credential: bytes | None = None,
+        credential_check: CredentialCheck | None = None,
     ) -> Handshake:
         if not isinstance(responder, PublicKey):
             raise TypeError("the pinned responder is a keys.identity.PublicKey")
@@ -159,7 +194,14 @@ class Handshake:
             ephemeral_private=ephemeral_private,
             prologue=PROLOGUE,
         )
-        return cls(noise, identity=identity, network=network, accept=accept, credential=credential)
+        return cls(
+            noise,
+            identity=identity,
+            network=network,
+            accept=accept,
+            credential=credential,
+            credential_check=credential_check,
+        )
 
     @classmethod
     def responder(
@@ -171,6 +213,7 @@ class Handshake:
         ephemeral_private: bytes,
         is_allowed: IsAllowed,
         credential: bytes | None = None,
+        credential_check: CredentialCheck | None = None,
     ) -> Handshake:
         def accept(peer: PublicKey) -> None:
             if is_allowed(peer.raw) is not True:
@@ -182,7 +225,14 @@ class Handshake:
             ephemeral_private=ephemeral_private,
             prologue=PROLOGUE,
         )
-        return cls(noise, identity=identity, network=network, accept=accept, credential=credential)
+        return cls(
+            noise,
+            identity=identity,
+            network=network,
+            accept=accept,
+            credential=credential,
+            credential_check=credential_check,
+        )
 
     @property
     def complete(self) -> bool:
@@ -193,6 +243,12 @@ class Handshake:
     def peer(self) -> PeerIdentity | None:
         """The accepted peer: set by the read of message 2 (initiator) or 3 (responder)."""
         return self._peer
+
+    @property
+    def authenticated_peer(self) -> PublicKey | None:
+        """The node key whose binding verified, even if the peer was then refused: a refused peer is
+        known for certain (it proved its keys), so the I/O layer may score it."""
+        return self._authenticated
 
     @property
     def handshake_hash(self) -> bytes:
@@ -241,5 +297,16 @@ class Handshake:
         remote_static = self._noise.remote_static
         assert remote_static is not None  # XX sends "s" in messages 2 and 3
         peer = verify_binding(payload, network=self._network, remote_static=remote_static)
+        self._authenticated = peer.node_key
         self._accept(peer.node_key)
+        if self._check is not None:
+            if peer.unverified_credential is None:
+                raise BindingError(f"{peer.node_key.node_id} presented no credential")
+            credential = verify_credential(
+                peer.unverified_credential,
+                network=self._network,
+                check=self._check,
+                subject=peer.node_key.raw,
+            )
+            peer = PeerIdentity(peer.node_key, peer.unverified_credential, credential)
         self._peer = peer

@@ -25,6 +25,12 @@ from lapnode.daemon.app import Settings
 from lapnode.daemon.serve import configure_logging, serve
 from lapnode.errors import InputError
 from lapnode.home import NodeHome
+from lapnode.membership.node_credential import (
+    credential_path,
+    credential_report,
+    installed_credential,
+    trusted_authorities,
+)
 from lapnode.store import Peer, Store
 from protocol.kinds import KNOWN_KINDS
 
@@ -52,7 +58,13 @@ def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
     configure_logging()
     host, port = split_address(node_home.config.listen)
     admin_host, admin_port = admin_address(node_home.config.listen)
-    settings = Settings(identity, node_home.database_url, node_home.config.network)
+    settings = Settings(
+        identity,
+        node_home.database_url,
+        node_home.config.network,
+        trusted=trusted_authorities(node_home.config),
+        credential_path=credential_path(node_home),
+    )
     asyncio.run(serve(settings, host=host, port=port, admin_host=admin_host, admin_port=admin_port))
 
 
@@ -92,13 +104,22 @@ def _offline_status(home: NodeHome) -> Callable[[Store], Awaitable[dict[str, obj
             }
             for f in await store.frozen_authors()
         ]
+        membership, membership_alarms = credential_report(
+            installed_credential(home),
+            trusted=trusted_authorities(home.config),
+            network=home.config.network,
+            subject=public_key_from_node_id(home.node_id()),
+            now_ms=now_ms(),
+            revoked=frozenset(),
+        )
         return {
             "daemon": "not running",
             "node_id": home.node_id(),
             "network": home.config.network,
             "log_head": await store.head(),
+            "membership": membership,
             "peers": peers,
-            "alarms": alarms,
+            "alarms": alarms + membership_alarms,
         }
 
     return collect

@@ -21,7 +21,7 @@ from typing import Final
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import RECORDS_SENT
 from lapnode.policy import Recipient, decide
-from lapnode.store import LogEntry, Peer, Store
+from lapnode.store import LogEntry, Store
 from protocol.gossip import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
@@ -71,10 +71,13 @@ class _Window:
 class Feed:
     """One subscriber's feed on one channel."""
 
-    def __init__(self, store: Store, channel: Channel, peer: Peer, our_key: bytes, stats: FeedStats) -> None:
+    def __init__(
+        self, store: Store, channel: Channel, recipient: Recipient, our_key: bytes, stats: FeedStats
+    ) -> None:
         self._store = store
         self._channel = channel
-        self._recipient = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
+        # From lapnode.daemon.membership.recipient_for, the one place a peer's attributes are decided.
+        self._recipient = recipient
         self._our_key = our_key
         self._stats = stats
         self._window = _Window()

@@ -1,0 +1,270 @@
+"""Membership with real daemons (issue 5): joining by token, and refusing peers without a valid credential.
+
+One federation serves every test here. Every node is a real `lapnode serve` process with its own home,
+SQLite file and keys, and trusts the network authority `X` (a real authority home made with the CLI):
+
+- `hub` (enforcement, NL) got its credential with `authority issue` and `credential install`;
+- `member` (government, GB) joins the hub with `lapnode join <token from lapnode invite>`; the hub's
+  operator once pinned it, wrongly, as industry: its credential must win;
+- `nocred` has no credential; `expired` has one that expired (the hub's operator added it back when it
+  was valid); `foreign` has one from authority `Y`, which it trusts besides `X` and the hub does not.
+  Each subscribes to the hub, and each must be refused: no record reaches it, and it learns nothing.
+
+Setup steps that are not under test (credentials of the refused nodes, trusting X on them) call the same
+library functions as the CLI, in-process, to keep the suite fast; the flows under test use the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from keys.identity import Identity
+from keys.keyfile import NoEncryption, read_key_file
+from lapnode.config import Config
+from lapnode.home import initialise_home, open_home
+from lapnode.membership import authority as authority_home
+from lapnode.membership.node_credential import credential_path, parse_authority_argument, trust
+from lapnode.store import Store
+from protocol.armor import armor
+from protocol.credential import FILE_LABEL, issue_credential
+from tests.integration.federation import (
+    NETWORK,
+    WAIT_S,
+    NodeProcess,
+    cli,
+    free_port_pair,
+    in_parallel,
+    init_nodes,
+    stop_all,
+    wait_until,
+)
+
+DAY_MS = 86_400_000
+
+
+@dataclass
+class Authority:
+    home: Path
+
+    @property
+    def id(self) -> str:
+        return (self.home / "authority.id").read_text().strip()
+
+    def identity(self) -> Identity:
+        return read_key_file(self.home / "authority.key", None)
+
+    def issue_cli(self, node: NodeProcess, out: Path, *extra: str) -> None:
+        cli(
+            "authority", "issue", node.node_id, "--authority-home", str(self.home),
+            "--org", f"Org {node.name}", "--category", node.category, "--jurisdiction", node.jurisdiction,
+            "--valid-days", "30", "--out", str(out), *extra,
+        )  # fmt: skip
+
+    def install_directly(self, node: NodeProcess, *, not_before: int, not_after: int) -> None:
+        """Write a credential into a node home as `credential install` would, skipping its checks (for
+        credentials that install refuses, such as an expired one)."""
+        credential = issue_credential(
+            self.identity(),
+            network=NETWORK,
+            subject=node.key,
+            org=f"Org {node.name}",
+            category=node.category,
+            jurisdiction=node.jurisdiction,
+            not_before=not_before,
+            not_after=not_after,
+        )
+        credential_path(open_home(node.home)).write_text(armor(FILE_LABEL, credential.wire))
+
+
+def make_authority(root: Path, name: str, *, with_cli: bool) -> Authority:
+    if with_cli:
+        cli(
+            "authority", "init", "--authority-home", str(root / name), "--network", NETWORK, "--no-passphrase"
+        )
+    else:
+        authority_home.initialise_authority_home(root / name, NETWORK, Identity.generate(), NoEncryption())
+    return Authority(root / name)
+
+
+def init_directly(node: NodeProcess) -> None:
+    """`lapnode init --no-passphrase`, in-process (the same library calls)."""
+    config = Config.create(
+        org=f"Org {node.name}",
+        jurisdiction=node.jurisdiction,
+        category=node.category,
+        network=NETWORK,
+        listen=node.address,
+    )
+
+    async def probe(url: str, network: str) -> None:
+        await (await Store.open(url, network=network)).close()
+
+    identity = Identity.generate()
+    asyncio.run(initialise_home(node.home, config, identity, NoEncryption(), probe))
+    node.node_id = identity.node_id
+
+
+def trust_directly(node: NodeProcess, *authorities: Authority) -> None:
+    for authority in authorities:
+        trust(open_home(node.home), parse_authority_argument(authority.id))
+
+
+def add_peer_directly(node: NodeProcess, peer: NodeProcess, *, category: str | None, subscribe: bool) -> None:
+    """What `peer add` (and `subscribe`) write, in-process: a row in the node's peer book."""
+
+    async def add() -> None:
+        store = await Store.open(node.database_url, network=NETWORK)
+        try:
+            await store.peers.add(peer.key, peer.address, now_ms=0, name=peer.name, category=category)
+            if subscribe:
+                await store.peers.set_subscription(peer.key, True)
+        finally:
+            await store.close()
+
+    asyncio.run(add())
+
+
+@dataclass
+class Federation:
+    x: Authority
+    hub: NodeProcess
+    member: NodeProcess
+    refused: dict[str, NodeProcess]
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    root = tmp_path_factory.mktemp("membership")
+
+    def node(name: str, category: str = "enforcement", jurisdiction: str = "NL") -> NodeProcess:
+        return NodeProcess(name, root / name, free_port_pair(), category=category, jurisdiction=jurisdiction)
+
+    hub, member = node("hub"), node("member", "government", "GB")
+    refused = {name: node(name, "industry") for name in ("nocred", "expired", "foreign")}
+    everyone = (hub, member, *refused.values())
+    x = in_parallel(lambda: make_authority(root, "X", with_cli=True), lambda: init_nodes(hub, member))[0]
+    y = make_authority(root, "Y", with_cli=False)
+    for bad in refused.values():
+        init_directly(bad)
+
+    # The hub and the member: the secretariat issues, the member installs (trusting X on the way).
+    for joining in (hub, member):
+        x.issue_cli(joining, root / f"{joining.name}.credential")
+    in_parallel(
+        *(
+            lambda n=joining: n.run(
+                "credential", "install", str(root / f"{n.name}.credential"), "--authority", x.id
+            )
+            for joining in (hub, member)
+        )
+    )
+    add_peer_directly(hub, member, category="industry", subscribe=False)  # pinned wrongly, long ago
+    # The refused: all trust X (so they accept the hub and show it their credential, or its absence).
+    for bad in refused.values():
+        trust_directly(bad, x)
+    x.install_directly(refused["expired"], not_before=1_577_836_800_000, not_after=1_577_836_800_000 + DAY_MS)
+    trust_directly(refused["foreign"], y)
+    y.install_directly(refused["foreign"], not_before=1_577_836_800_000, not_after=4_102_444_800_000)
+    add_peer_directly(hub, refused["expired"], category="industry", subscribe=False)  # a member once
+    for bad in refused.values():
+        add_peer_directly(bad, hub, category=None, subscribe=True)
+    try:
+        in_parallel(*(n.start for n in everyone))
+        yield Federation(x, hub, member, refused)
+    finally:
+        stop_all(everyone)
+    for each in everyone:
+        assert "Traceback" not in each.logs(), f"{each.name} logged an unhandled exception"
+
+
+def connected(node: NodeProcess, peer: NodeProcess) -> bool:
+    return node.peer_status(peer)["connected"] is True
+
+
+def test_joining_by_token_takes_two_commands_and_the_credential_decides_what_arrives(
+    federation: Federation,
+) -> None:
+    hub, member = federation.hub, federation.member
+    token = hub.run("invite").stdout.strip()
+    assert token.startswith("lapinvite1.") and "\n" not in token
+    # A mistyped token changes nothing.
+    typo = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    failed = member.run("join", typo, check=False)
+    assert failed.returncode == 1 and failed.stderr.startswith("error: ") and "token" in failed.stderr
+    assert member._report()["peers"] == []
+
+    member.run("join", token, "--name", "hub")
+    wait_until(lambda: connected(member, hub), timeout=WAIT_S, what="the member to connect to the hub")
+
+    for_government = hub.publish("--audience-category", "government", title="For government members")
+    for_industry = hub.publish("--audience-category", "industry", title="For industry members")
+    marker = hub.publish("--tlp", "green", title="Marker after both")
+    member.wait_for(marker)
+    assert member.holds(for_government), "the member's credential says government"
+    assert not member.holds(for_industry), "the hub's wrong pin (industry) must not count"
+
+    on_hub = hub.peer_status(member)
+    assert on_hub["credential"] == {
+        "org": "Org member",
+        "category": "government",
+        "jurisdiction": "GB",
+        "not_after": on_hub["credential"]["not_after"],  # type: ignore[index]
+        "authority": federation.x.id,
+    }
+    status = member._report()
+    assert status["membership"]["mode"] == "strict"  # type: ignore[index]
+    assert status["membership"]["category"] == "government"  # type: ignore[index]
+    assert status["alarms"] == []
+
+
+@pytest.fixture(scope="module")
+def published(federation: Federation) -> str:
+    """A record for everyone (TLP clear), published on the hub once the member holds it."""
+    record = federation.hub.publish("--tlp", "clear", title="For every member")
+    federation.member.wait_for(record)
+    return record
+
+
+@pytest.mark.parametrize("name", ["nocred", "expired", "foreign"])
+def test_a_peer_without_a_valid_credential_is_refused_and_learns_nothing(
+    federation: Federation, published: str, name: str
+) -> None:
+    hub, bad = federation.hub, federation.refused[name]
+    refusal = hub.wait_for_event("handshake_refused", after=0, peer=bad.node_id)
+    expected = {
+        "nocred": "presented no credential",
+        "expired": "CredentialExpired",
+        "foreign": "CredentialUntrusted",
+    }
+    assert expected[name] in str(refusal["reason"])  # the reason is in the hub's own log ...
+    # ... and nowhere on the refused node, which saw the connection close and nothing else.
+    wait_until(
+        lambda: bad.peer_status(hub)["last_error"] is not None, timeout=WAIT_S, what=f"{name} to retry"
+    )
+    last_error = str(bad.peer_status(hub)["last_error"])
+    assert "credential" not in last_error.lower() and "expired" not in last_error.lower()
+    assert bad.peer_status(hub)["records_received"] == 0
+    assert not bad.holds(published)
+
+
+def test_a_refused_peer_the_hub_knows_is_scored(federation: Federation) -> None:
+    hub, expired = federation.hub, federation.refused["expired"]
+    wait_until(
+        lambda: int(hub.peer_status(expired)["score"]) < 0,  # type: ignore[call-overload]
+        timeout=WAIT_S,
+        what="the hub to lower the expired member's score",
+    )
+    assert hub.peer_status(federation.member)["score"] == 0
+
+
+def test_status_raises_an_alarm_for_a_node_whose_credential_is_unusable(federation: Federation) -> None:
+    report = federation.refused["expired"]._report()
+    kinds = {alarm["kind"] for alarm in report["alarms"]}  # type: ignore[attr-defined]
+    assert "credential" in kinds and "expired" in report["membership"]["problem"]  # type: ignore[index]
+    report = federation.refused["nocred"]._report()
+    assert {alarm["kind"] for alarm in report["alarms"]} == {"no-credential"}  # type: ignore[attr-defined]
