@@ -39,11 +39,13 @@ from lapnode.membership.node_credential import (
     trusted_authorities,
     untrust,
 )
+from lapnode.membership.statements import import_statements, read_statement_file
 from lapnode.store import Store
 from protocol.credential import FILE_LABEL, CredentialBody, decode_credential
 from protocol.errors import ProtocolError
 from protocol.kinds import KNOWN_KINDS
 from protocol.scope import CATEGORIES
+from protocol.statements import Statement, verify_statement
 
 
 def authority_home_option(command: click.decorators.FC) -> click.decorators.FC:
@@ -185,6 +187,62 @@ def authority_issue(
         click.echo("warning: this credential has already expired; nodes will refuse it", err=True)
 
 
+@authority.command("revoke")
+@authority_home_option
+@click.argument("node_id")
+@click.option("--reason", required=True, help="Why, in one line (shown on every node).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="[default: NODE_ID.revocation]")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Also store it in the node home (--home / LAPNODE_HOME), whose daemon passes it to every peer.",
+)
+@home_option
+@passphrase_file_option
+def authority_revoke(
+    authority_home_path: Path | None,
+    node_id: str,
+    reason: str,
+    out: Path | None,
+    force: bool,
+    publish: bool,
+    home: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Revoke NODE_ID's membership: a signed revocation that every node acts on and passes on."""
+    subject = public_key_from_node_id(node_id)
+    authority = _open_authority(authority_home_path)
+    node_home = load_home(home) if publish else None
+    if node_home is not None and node_home.config.network != authority.network:
+        raise InputError(
+            f"the node home is on network {node_home.config.network!r}; the authority, {authority.network!r}"
+        )
+    target = out if out is not None else Path(f"{node_id_from_public_key(subject)}.revocation")
+    if target.exists() and not force:
+        raise InputError(f"{target} already exists; pass --force to overwrite it")
+    signer = _unlock_authority(authority, passphrase_file)
+    try:
+        revocation = authority_home.revoke(
+            signer, authority, subject=subject, reason=reason.strip(), now_ms=now_ms()
+        )
+    except ProtocolError as exc:
+        raise InputError(f"cannot revoke: {exc}") from None
+    authority_home.write_revocation_file(target, revocation, overwrite=force)
+    click.echo(f"wrote {target}: {revocation.node_id} revoked ({printable(revocation.reason)})")
+    if node_home is not None:
+        statement = read_statement_file(
+            target, network=node_home.config.network, trusted=trusted_authorities(node_home.config)
+        )
+        new = run_with_store(node_home, lambda store: import_statements(store, [statement], now_ms=now_ms()))
+        click.echo("published: the node's daemon passes it to every peer" if new else "already published")
+    else:
+        click.echo(
+            "import it on a node (`lapnode membership import FILE`): it reaches every node from there",
+            err=True,
+        )
+
+
 @authority.command("trust")
 @home_option
 @click.argument("authority_id_or_file")
@@ -252,7 +310,8 @@ def credential_install(home: Path | None, file: Path, authority_arg: str | None)
         if trust(node_home, chosen):
             click.echo(f"trusting authority {chosen}")
             node_home = load_home(home)
-    installed = install_credential(node_home, file, now_ms=now_ms(), revoked=frozenset())
+    revoked = run_with_store(node_home, lambda store: store.revoked_keys())
+    installed = install_credential(node_home, file, now_ms=now_ms(), revoked=revoked)
     click.echo(f"installed the credential for {installed.body.node_id}")
     click.echo("\n".join(_body_lines(installed.body)))
 
@@ -286,6 +345,64 @@ def credential_show(home: Path | None, file: Path | None, as_json: bool) -> None
         echo_json(_body_document(body))
     else:
         click.echo("\n".join(_body_lines(body)))
+
+
+# --- membership statements -----------------------------------------------------------------------------
+
+
+@click.group()
+def membership() -> None:
+    """Membership statements this node holds: revocations (and key rotations)."""
+
+
+@membership.command("import")
+@home_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def membership_import(home: Path | None, files: tuple[Path, ...]) -> None:
+    """Verify and store statement FILES; a running daemon passes them to every peer within a second."""
+    node_home = load_home(home)
+    trusted = trusted_authorities(node_home.config)
+    statements = [read_statement_file(f, network=node_home.config.network, trusted=trusted) for f in files]
+    new = run_with_store(node_home, lambda store: import_statements(store, statements, now_ms=now_ms()))
+    click.echo(f"{new} new, {len(statements) - new} already held")
+
+
+@membership.command("list")
+@home_option
+@json_option
+def membership_list(home: Path | None, as_json: bool) -> None:
+    """The revocations (and rotations) this node holds, oldest first."""
+    node_home = load_home(home)
+    rows = run_with_store(node_home, lambda store: store.statements.after(0))
+    trusted = trusted_authorities(node_home.config)
+    documents = []
+    for row in rows:
+        try:
+            statement = verify_statement(row.wire, network=node_home.config.network, trusted=trusted)
+        except ProtocolError:
+            continue  # stored while this node trusted another authority
+        documents.append(_statement_document(statement, row.received_at))
+    if as_json:
+        echo_json(documents)
+    elif not documents:
+        click.echo("no membership statements")
+    for document in [] if as_json else documents:
+        click.echo(
+            f"{document['type']}  {document['node_id']}  at {document['at']}  by {document['by']}: "
+            f"{printable(str(document['reason']))}"
+        )
+
+
+def _statement_document(statement: Statement, received_at: int) -> dict[str, object]:
+    return {
+        "type": "revocation",
+        "node_id": statement.node_id,
+        "by": statement.authority_id,
+        "at": format_ms(statement.issued_at),
+        "reason": statement.reason,
+        "received": format_ms(received_at),
+        "id": statement.id.hex(),
+    }
 
 
 # --- joining -----------------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def _offline_status(home: NodeHome) -> Callable[[Store], Awaitable[dict[str, obj
             network=home.config.network,
             subject=public_key_from_node_id(home.node_id()),
             now_ms=now_ms(),
-            revoked=frozenset(),
+            revoked=await store.revoked_keys(),
         )
         return {
             "daemon": "not running",

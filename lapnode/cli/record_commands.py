@@ -238,7 +238,7 @@ def query(home: Path | None, as_json: bool, **options: Any) -> None:
 
     found = run_with_store(node_home, action)
     if as_json:
-        echo_json([record_document(item.record, item.received_at) for item in found])
+        echo_json([record_document(item.record, item.received_at, item.flags) for item in found])
     else:
         print_table(found)
 
@@ -256,6 +256,6 @@ def show(home: Path | None, as_json: bool, record_id: str) -> None:
 
     found = run_with_store(node_home, action)
     if as_json:
-        echo_json(record_document(found.record, found.received_at))
+        echo_json(record_document(found.record, found.received_at, found.flags))
     else:
-        print_detail(found.record, found.received_at)
+        print_detail(found.record, found.received_at, found.flags)

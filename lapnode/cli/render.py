@@ -2,7 +2,8 @@
 
 Rule 1: `record_document` is the one JSON form of a record (query --json, show --json, publish --json),
 so scripts see the same shape everywhere. Keys: id, kind, schema, network, author, seq, prev, created,
-created_ms, received, scope, body, redacted.
+created_ms, received, scope, body, redacted, flags (what this node knows against the record since it
+stored it, e.g. `author-revoked`).
 Rule 2: record text is remote input; the human forms pass it through `printable` (see common.py).
 """
 
@@ -44,7 +45,9 @@ def scope_document(scope: Scope) -> dict[str, object]:
     }
 
 
-def record_document(record: Record, received_at: int | None = None) -> dict[str, object]:
+def record_document(
+    record: Record, received_at: int | None = None, flags: Sequence[str] = ()
+) -> dict[str, object]:
     header = record.header
     return {
         "id": record.id.hex(),
@@ -60,6 +63,7 @@ def record_document(record: Record, received_at: int | None = None) -> dict[str,
         "scope": scope_document(header.scope),
         "body": body_to_document(record.body),
         "redacted": sorted(record.redacted),
+        "flags": list(flags),
     }
 
 
@@ -75,7 +79,8 @@ def _summary(record: Record) -> str:
 _COLUMNS = ("id", "kind", "author", "seq", "created (UTC)", "tlp", "summary")
 
 
-def _row(record: Record) -> list[str]:
+def _row(record: Record, flags: Sequence[str]) -> list[str]:
+    summary = _summary(record)
     return [
         record.id.hex()[:12],
         one_line(record.header.kind),
@@ -83,7 +88,7 @@ def _row(record: Record) -> list[str]:
         str(record.header.seq),
         format_ms(record.header.created)[:16].replace("T", " "),
         record.header.scope.tlp.upper(),
-        _summary(record),
+        f"[{', '.join(flags).upper()}] {summary}" if flags else summary,
     ]
 
 
@@ -91,7 +96,7 @@ def print_table(stored: Sequence[StoredRecord]) -> None:
     if not stored:
         click.echo("no records match", err=True)
         return
-    rows = [_row(item.record) for item in stored]
+    rows = [_row(item.record, item.flags) for item in stored]
     # Piped into grep or a file, nothing is cut: there is no terminal width to respect.
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
     # One line per record. In a narrow terminal only the summary gives way, cut with "…" (`show` has it
@@ -110,14 +115,16 @@ def print_table(stored: Sequence[StoredRecord]) -> None:
     click.echo(f"{len(stored)} record{'s' if len(stored) != 1 else ''}", err=True)
 
 
-def print_detail(record: Record, received_at: int | None) -> None:
+def print_detail(record: Record, received_at: int | None, flags: Sequence[str] = ()) -> None:
     """The `show` view: header facts, scope, then the body fields one per line."""
-    document = record_document(record, received_at)
+    document = record_document(record, received_at, flags)
     scope = document["scope"]
     assert isinstance(scope, dict)
     lines = [f"{name}: {document[name]}" for name in ("id", "kind", "author", "seq", "prev", "created")]
     if received_at is not None:
         lines.append(f"received: {document['received']}")
+    if flags:
+        lines.append(f"FLAGS: {', '.join(flags)} (its author's key was revoked after this record was stored)")
     lines.append("scope:")
     lines += [_field_line(name, value) for name, value in scope.items() if value not in (None, [])]
     if record.redacted:

@@ -21,13 +21,14 @@ from aiohttp import WSCloseCode, web
 
 from keys.identity import Identity
 from keys.membership import TrustedAuthorities
-from lapnode.daemon.appkeys import FEEDS, MANAGER, NODE, SOCKETS
+from lapnode.daemon.appkeys import FEEDS, GOSSIP, MANAGER, NODE, SOCKETS
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.feed import Feed, FeedStats
 from lapnode.daemon.manager import SubscriptionManager
 from lapnode.daemon.membership import Membership, recipient_for
 from lapnode.daemon.metrics import HANDSHAKE_FAILURES, PEERS_CONNECTED, PEERS_DISCONNECTED
 from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
+from lapnode.daemon.statements import MembershipGossip
 from lapnode.store import Store
 
 log = logging.getLogger("lapnode.app")
@@ -62,8 +63,10 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
         membership = Membership(settings.trusted, settings.credential_path)
         node = Node(settings.identity, store, settings.network, http, membership=membership)
-        manager = SubscriptionManager(node)
-        app[NODE], app[MANAGER] = node, manager
+        gossip = MembershipGossip(node)
+        await gossip.start()
+        manager = SubscriptionManager(node, gossip)
+        app[NODE], app[MANAGER], app[GOSSIP] = node, manager, gossip
         task = asyncio.create_task(manager.run(), name="subscription-manager")
         node.log_event(
             "daemon_started",
@@ -93,7 +96,7 @@ async def _close_sockets(app: web.Application) -> None:
 
 async def gossip_handler(request: web.Request) -> web.StreamResponse:
     """A peer dials us to subscribe to our feed. Authenticate first, then serve."""
-    node = request.app[NODE]
+    node, gossip = request.app[NODE], request.app[GOSSIP]
     socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=30)
     await socket.prepare(request)
     request.app[SOCKETS].add(socket)
@@ -112,7 +115,7 @@ async def gossip_handler(request: web.Request) -> web.StreamResponse:
         PEERS_CONNECTED.inc()
         node.log_event("peer_connected", peer=peer_key, direction="inbound")
         try:
-            await Feed(node.store, channel, recipient, node.key, stats).serve()
+            await Feed(node.store, channel, recipient, node.key, stats, gossip).serve()
         finally:
             node.channels.discard(channel)
             PEERS_CONNECTED.dec()

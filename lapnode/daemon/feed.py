@@ -4,7 +4,8 @@ Rule 1: every record passes the policy decision function before it is sent; noth
 Rule 2: records are read from the store's log in batches; at most WINDOW_BYTES are unacknowledged at
 any time, so memory stays flat however far behind the subscriber is, and a slow subscriber slows only
 its own feed.
-Rule 3: a record is never sent back to the peer it came from, nor one the subscriber says it holds.
+Rule 3: a record is never sent back to the peer it came from, nor one the subscriber says it holds, nor
+one whose author's key has been revoked (its receivers would refuse it, SPEC §8.7).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Final
 
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import RECORDS_SENT
+from lapnode.daemon.statements import MembershipGossip
 from lapnode.policy import Recipient, decide
 from lapnode.store import LogEntry, Store
 from protocol.gossip import (
@@ -29,6 +31,8 @@ from protocol.gossip import (
     Batch,
     CaughtUp,
     FeedItem,
+    MembershipDigest,
+    MembershipStatements,
     Ranges,
     Subscribe,
     Unsubscribe,
@@ -72,7 +76,13 @@ class Feed:
     """One subscriber's feed on one channel."""
 
     def __init__(
-        self, store: Store, channel: Channel, recipient: Recipient, our_key: bytes, stats: FeedStats
+        self,
+        store: Store,
+        channel: Channel,
+        recipient: Recipient,
+        our_key: bytes,
+        stats: FeedStats,
+        gossip: MembershipGossip,
     ) -> None:
         self._store = store
         self._channel = channel
@@ -80,12 +90,14 @@ class Feed:
         self._recipient = recipient
         self._our_key = our_key
         self._stats = stats
+        self._gossip = gossip
         self._window = _Window()
 
     async def serve(self) -> None:
         request = await self._channel.receive(timeout=SUBSCRIBE_TIMEOUT)
         if not isinstance(request, Subscribe):
             raise ChannelClosed("first message was not a subscription", misbehaved=True)
+        await self._gossip.greet(self._channel)
         acks = asyncio.create_task(self._read_acks())
         stream = asyncio.create_task(self._stream(request))
         try:
@@ -104,6 +116,8 @@ class Feed:
             message = await self._channel.receive()
             if isinstance(message, Ack):
                 self._window.ack(message.upto)
+            elif isinstance(message, MembershipDigest | MembershipStatements):
+                await self._gossip.handle(self._channel, message)
             elif isinstance(message, Unsubscribe):
                 raise ChannelClosed("subscriber unsubscribed")
             else:
@@ -141,8 +155,9 @@ class Feed:
         now_ms = time.time_ns() // 1_000_000
         items: list[FeedItem] = []
         size = 0
+        revoked = self._gossip.revoked
         for entry in entries:
-            if entry.source == self._recipient.key:
+            if entry.source == self._recipient.key or entry.author in revoked:
                 continue
             if kinds and entry.kind not in kinds:
                 continue

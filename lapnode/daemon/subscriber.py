@@ -23,8 +23,17 @@ import aiohttp
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import DUPLICATES_RECEIVED, RECORDS_RECEIVED, RECORDS_REJECTED
 from lapnode.daemon.node import Node, now_ms
+from lapnode.daemon.statements import MembershipGossip
 from lapnode.store import Peer
-from protocol.gossip import MAX_RANGES_PER_AUTHOR, Ack, Batch, CaughtUp, Subscribe
+from protocol.gossip import (
+    MAX_RANGES_PER_AUTHOR,
+    Ack,
+    Batch,
+    CaughtUp,
+    MembershipDigest,
+    MembershipStatements,
+    Subscribe,
+)
 
 QUEUE_BATCHES: Final = 16
 GROUP_COMMIT_RECORDS: Final = 4096
@@ -53,8 +62,9 @@ class SubscriptionState:
 class Subscription:
     """Keeps one peer's feed flowing into our store for as long as we subscribe to it."""
 
-    def __init__(self, node: Node, peer: Peer) -> None:
+    def __init__(self, node: Node, peer: Peer, gossip: MembershipGossip) -> None:
         self._node = node
+        self._gossip = gossip
         self.peer = peer
         self.state = SubscriptionState()
         self._channel: Channel | None = None
@@ -98,6 +108,7 @@ class Subscription:
                     vector={a: r[:MAX_RANGES_PER_AUTHOR] for a, r in vector.items()},
                 )
             )
+            await self._gossip.greet(channel)
             self.state.position = peer.cursor
             queue: asyncio.Queue[Batch | CaughtUp] = asyncio.Queue(maxsize=QUEUE_BATCHES)
             reader = asyncio.create_task(self._read(channel, queue))
@@ -116,6 +127,9 @@ class Subscription:
     async def _read(self, channel: Channel, queue: asyncio.Queue[Batch | CaughtUp]) -> None:
         while True:
             message = await channel.receive()
+            if isinstance(message, MembershipDigest | MembershipStatements):
+                await self._gossip.handle(channel, message)
+                continue
             if not isinstance(message, Batch | CaughtUp):
                 raise ChannelClosed("publisher sent a message only a subscriber may send", misbehaved=True)
             await queue.put(message)

@@ -33,6 +33,7 @@ from lapnode.errors import ConfigError, HomeError, InputError
 from lapnode.files import write_private_file
 from protocol.armor import armor
 from protocol.credential import FILE_LABEL, Credential, CredentialCheck, issue_credential, verify_credential
+from protocol.statements import REVOCATION_FILE_LABEL, Revocation, issue_revocation
 
 ENV_AUTHORITY_HOME: Final = "LAPNODE_AUTHORITY_HOME"
 KEY_NAME: Final = "authority.key"
@@ -144,6 +145,20 @@ def issue(
     )
     check = CredentialCheck(TrustedAuthorities([authority.public_key]), now_ms=not_before)
     return verify_credential(credential.wire, network=home.network, check=check, subject=subject)
+
+
+def revoke(
+    authority: Identity, home: AuthorityHome, *, subject: bytes, reason: str, now_ms: int
+) -> Revocation:
+    """Sign a revocation of `subject`; checked by the one statement verifier before it is returned."""
+    return issue_revocation(authority, network=home.network, subject=subject, reason=reason, issued_at=now_ms)
+
+
+def write_revocation_file(path: Path, revocation: Revocation, *, overwrite: bool) -> None:
+    # Public: it is meant to reach every node.
+    write_private_file(
+        path, armor(REVOCATION_FILE_LABEL, revocation.wire).encode("ascii"), overwrite=overwrite, mode=0o644
+    )
 
 
 def write_credential_file(path: Path, credential: Credential, *, overwrite: bool) -> None:

@@ -3,7 +3,9 @@
 from lapnode.store.engine import StoreError
 from lapnode.store.peers import Peer, PeerBook, UnknownPeer
 from lapnode.store.queries import MAX_LIMIT, QueryFilters
+from lapnode.store.statements import StatementBook, StoredStatement
 from lapnode.store.store import (
+    AUTHOR_REVOKED,
     AmbiguousRecordId,
     FrozenAuthor,
     IngestReport,
@@ -15,6 +17,7 @@ from lapnode.store.store import (
 )
 
 __all__ = [
+    "AUTHOR_REVOKED",
     "MAX_LIMIT",
     "AmbiguousRecordId",
     "FrozenAuthor",
@@ -25,8 +28,10 @@ __all__ = [
     "QueryFilters",
     "RecordNotFound",
     "Rejection",
+    "StatementBook",
     "Store",
     "StoreError",
     "StoredRecord",
+    "StoredStatement",
     "UnknownPeer",
 ]

@@ -26,6 +26,7 @@ from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
+from lapnode.store.statements import StatementBook
 from lapnode.store.verifier import Verifier
 from lapnode.store.writer import (
     Origin,
@@ -81,10 +82,16 @@ class LogEntry:
     scope: Scope
 
 
+# A held record whose author's key was revoked after we stored it (SPEC §8.7): kept, shown, not relayed.
+AUTHOR_REVOKED = "author-revoked"
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     record: Record
     received_at: int
+    # What this node knows against the record since it was stored, e.g. AUTHOR_REVOKED.
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class Store:
         self._verifier = verifier
         self.network = verifier.network
         self.peers = PeerBook(engine)
+        self.statements = StatementBook(engine)
         # One watcher per store, however many feeds wait on it: a cached head, refreshed by a query
         # at most every POLL_INTERVAL (for other processes' writes) and at once after our own commits,
         # and an event replaced on every growth so that all waiters wake together.
@@ -337,15 +345,21 @@ class Store:
                 )
         return result
 
+    async def revoked_keys(self) -> frozenset[bytes]:
+        """Node keys named by a stored revocation."""
+        return await self.statements.revoked()
+
     async def _read(self, query: Select[bytes, int]) -> list[StoredRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
+        revoked = await self.statements.revoked() if rows else frozenset()
         result = []
         for wire, received_at in rows:
             verified = self._verifier.verify_one(wire)
             if isinstance(verified, str):
                 raise StoreError(f"a stored record fails verification ({verified}); the store was altered")
-            result.append(StoredRecord(verified, received_at))
+            flags = (AUTHOR_REVOKED,) if verified.header.author in revoked else ()
+            result.append(StoredRecord(verified, received_at, flags))
         return result
 
     def _write(self) -> WriteTransaction:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from keys.identity import Identity
-from keys.membership import CREDENTIAL_DOMAIN, TrustedAuthorities, authority_id
+from keys.membership import CREDENTIAL_DOMAIN, REVOCATION_DOMAIN, TrustedAuthorities, authority_id
 from protocol import codec
 from protocol.armor import armor
 from protocol.codec import Value
@@ -32,6 +32,7 @@ from protocol.credential import (
 )
 from protocol.invite import Invite, encode_invite
 from protocol.session import HandshakeComplete, Session
+from protocol.statements import REVOCATION_FILE_LABEL, issue_revocation, statement_id
 from protocol.vectors.generate import SEEDS, write_or_check
 from protocol.vectors.generate_handshake import IDENTITY_SEEDS, STATIC_KEYS, deliver, ephemeral_key
 
@@ -270,6 +271,74 @@ def invite_vector() -> dict[str, Any]:
     }
 
 
+def revocation_wire() -> bytes:
+    return issue_revocation(
+        authority(),
+        network=NETWORK,
+        subject=member("initiator").public_key.raw,
+        reason="Key compromised; a new one is being issued",
+        issued_at=T0,
+    ).wire
+
+
+def revocation_vector() -> dict[str, Any]:
+    wire = revocation_wire()
+    body = codec.decode(wire, max_size=2048)["b"]
+    return {
+        "subject_node_id": member("initiator").node_id,
+        "inputs": {"reason": "Key compromised; a new one is being issued", "at": T0},
+        "body_hex": body.hex(),
+        "signed_bytes_hex": (REVOCATION_DOMAIN + signed_message(NETWORK, body)).hex(),
+        "wire_hex": wire.hex(),
+        "id_hex": statement_id(wire).hex(),
+        "file": armor(REVOCATION_FILE_LABEL, wire),
+    }
+
+
+def _revocation(
+    *,
+    signer: Identity | None = None,
+    network: str = NETWORK,
+    domain: bytes = REVOCATION_DOMAIN,
+    **changes: Value,
+) -> bytes:
+    body = dict(codec.decode(codec.decode(revocation_wire(), max_size=2048)["b"], max_size=2048))
+    body.update(changes)
+    body = {k: v for k, v in body.items() if v is not _DROP}
+    body_bytes = codec.encode(body)
+    signature = (signer or authority()).sign(domain, signed_message(network, body_bytes))
+    return codec.encode({"b": body_bytes, "s": signature})
+
+
+INVALID_REVOCATIONS: Final[dict[str, tuple[str, str, Callable[[], bytes]]]] = {
+    "unknown-type": ("§8.7: t is revoke", "StatementError", lambda: _revocation(t="unrevoke")),
+    "extra-field": ("§8.7: exactly the fields", "StatementError", lambda: _revocation(x=1)),
+    "empty-reason": ("§8.7: reason is 1 to 500 characters", "StatementError", lambda: _revocation(reason="")),
+    "other-network": (
+        "§8.7: net is the verifier's",
+        "StatementError",
+        lambda: _revocation(net="other-net", network="other-net"),
+    ),
+    "credential-domain": (
+        "§1: each statement under its own domain",
+        "StatementError",
+        lambda: _revocation(domain=CREDENTIAL_DOMAIN),
+    ),
+    "untrusted-authority": (
+        "§8.7: by a trusted authority",
+        "UntrustedStatement",
+        lambda: _revocation(auth=_STRANGER.public_key.raw, signer=_STRANGER),
+    ),
+}
+
+
+def invalid_revocations() -> list[dict[str, Any]]:
+    return [
+        {"name": name, "rule": rule, "error": error, "wire_hex": make().hex()}
+        for name, (rule, error, make) in INVALID_REVOCATIONS.items()
+    ]
+
+
 def build() -> dict[str, Any]:
     for role in MEMBERS:  # the vectors are valid at T0, as the file says
         verify_credential(
@@ -288,6 +357,8 @@ def build() -> dict[str, Any]:
         "invalid_credentials": invalid_vectors(),
         "handshake": handshake_vector(),
         "invite": invite_vector(),
+        "revocation": revocation_vector(),
+        "invalid_revocations": invalid_revocations(),
     }
 
 

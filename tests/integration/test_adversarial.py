@@ -27,7 +27,18 @@ from keys.identity import Identity
 from lapnode.daemon.node import BAN_THRESHOLD, GOSSIP_PATH, MAX_WS_MESSAGE, MISBEHAVIOUR_PENALTY
 from protocol import codec
 from protocol.envelope import MAX_RECORD_SIZE, RECORD_DOMAIN, Record, record_id
-from protocol.gossip import Ack, Batch, CaughtUp, FeedItem, Message, Subscribe, decode_message, encode_message
+from protocol.gossip import (
+    Ack,
+    Batch,
+    CaughtUp,
+    FeedItem,
+    MembershipDigest,
+    MembershipStatements,
+    Message,
+    Subscribe,
+    decode_message,
+    encode_message,
+)
 from protocol.handshake import PROLOGUE, encode_binding
 from protocol.noise import HandshakeState
 from protocol.session import MAX_FRAME, ConnectionClosed, Event, HandshakeComplete, NeedData, Session, frame
@@ -137,6 +148,13 @@ async def next_message(ws: Socket, session: Session) -> Message:
         raise PeerGone
     assert isinstance(event, SessionMessage), event
     return decode_message(event.payload)
+
+
+async def next_feed_message(ws: Socket, session: Session) -> Message:
+    """The next message that belongs to the feed: membership statements (SPEC §8.7) ride beside it."""
+    while isinstance(message := await next_message(ws, session), MembershipDigest | MembershipStatements):
+        pass
+    return message
 
 
 async def handshake(ws: Socket, session: Session) -> None:
@@ -444,14 +462,14 @@ class FakePublisher:
         )
         try:
             assert isinstance(await next_event(ws, session), HandshakeComplete)
-            log.received.append(await next_message(ws, session))
+            log.received.append(await next_feed_message(ws, session))
             script = self.batches if first else [CaughtUp(self.batches[-1].upto)]
             for message in script:
                 await ws.send_bytes(session.send(encode_message(message)))
                 if isinstance(message, Batch):
-                    log.received.append(await next_message(ws, session))
+                    log.received.append(await next_feed_message(ws, session))
             while True:  # later sessions idle until the subscriber leaves (or the test ends)
-                log.received.append(await next_message(ws, session))
+                log.received.append(await next_feed_message(ws, session))
         except PeerGone:
             log.closed_by_subscriber = True
         except TimeoutError:

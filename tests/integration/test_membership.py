@@ -8,7 +8,11 @@ SQLite file and keys, and trusts the network authority `X` (a real authority hom
   operator once pinned it, wrongly, as industry: its credential must win;
 - `nocred` has no credential; `expired` has one that expired (the hub's operator added it back when it
   was valid); `foreign` has one from authority `Y`, which it trusts besides `X` and the hub does not.
-  Each subscribes to the hub, and each must be refused: no record reaches it, and it learns nothing.
+  Each subscribes to the hub, and each must be refused: no record reaches it, and it learns nothing;
+- `m2` subscribes to the member and `m3` to `m2` (a line away from the hub), `m4` to the hub, and all
+  four of hub, `m4`, and `rogue` are linked: the hub and `m4` subscribe to `rogue`, `rogue` to the hub.
+  The authority revokes `rogue`, and the revocation is published at the far end of the line (`m3`): it
+  must reach all five other members against and along the subscriptions, and cut `rogue` off everywhere.
 
 Setup steps that are not under test (credentials of the refused nodes, trusting X on them) call the same
 library functions as the CLI, in-process, to keep the suite fast; the flows under test use the CLI.
@@ -17,6 +21,7 @@ library functions as the CLI, in-process, to keep the suite fast; the flows unde
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +30,16 @@ import pytest
 
 from keys.identity import Identity
 from keys.keyfile import NoEncryption, read_key_file
+from lapnode.clock import now_ms
 from lapnode.config import Config
 from lapnode.home import initialise_home, open_home
 from lapnode.membership import authority as authority_home
-from lapnode.membership.node_credential import credential_path, parse_authority_argument, trust
+from lapnode.membership.node_credential import (
+    credential_path,
+    install_credential,
+    parse_authority_argument,
+    trust,
+)
 from lapnode.store import Store
 from protocol.armor import armor
 from protocol.credential import FILE_LABEL, issue_credential
@@ -65,7 +76,15 @@ class Authority:
             "--valid-days", "30", "--out", str(out), *extra,
         )  # fmt: skip
 
-    def install_directly(self, node: NodeProcess, *, not_before: int, not_after: int) -> None:
+    def credential_directly(self, node: NodeProcess) -> None:
+        """`authority issue` and `credential install`, in-process: the same library calls and checks."""
+        source = node.home.parent / f"{node.name}.credential"
+        self.install_directly(node, not_before=now_ms(), not_after=now_ms() + 30 * DAY_MS, path=source)
+        install_credential(open_home(node.home), source, now_ms=now_ms(), revoked=frozenset())
+
+    def install_directly(
+        self, node: NodeProcess, *, not_before: int, not_after: int, path: Path | None = None
+    ) -> None:
         """Write a credential into a node home as `credential install` would, skipping its checks (for
         credentials that install refuses, such as an expired one)."""
         credential = issue_credential(
@@ -78,7 +97,8 @@ class Authority:
             not_before=not_before,
             not_after=not_after,
         )
-        credential_path(open_home(node.home)).write_text(armor(FILE_LABEL, credential.wire))
+        target = path if path is not None else credential_path(open_home(node.home))
+        target.write_text(armor(FILE_LABEL, credential.wire))
 
 
 def make_authority(root: Path, name: str, *, with_cli: bool) -> Authority:
@@ -135,6 +155,10 @@ class Federation:
     hub: NodeProcess
     member: NodeProcess
     refused: dict[str, NodeProcess]
+    m2: NodeProcess
+    m3: NodeProcess
+    m4: NodeProcess
+    rogue: NodeProcess
 
 
 @pytest.fixture(scope="module")
@@ -146,11 +170,12 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
 
     hub, member = node("hub"), node("member", "government", "GB")
     refused = {name: node(name, "industry") for name in ("nocred", "expired", "foreign")}
-    everyone = (hub, member, *refused.values())
+    m2, m3, m4, rogue = node("m2"), node("m3"), node("m4"), node("rogue", "industry", "US")
+    everyone = (hub, member, *refused.values(), m2, m3, m4, rogue)
     x = in_parallel(lambda: make_authority(root, "X", with_cli=True), lambda: init_nodes(hub, member))[0]
     y = make_authority(root, "Y", with_cli=False)
-    for bad in refused.values():
-        init_directly(bad)
+    for each in (*refused.values(), m2, m3, m4, rogue):
+        init_directly(each)
 
     # The hub and the member: the secretariat issues, the member installs (trusting X on the way).
     for joining in (hub, member):
@@ -173,9 +198,15 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     add_peer_directly(hub, refused["expired"], category="industry", subscribe=False)  # a member once
     for bad in refused.values():
         add_peer_directly(bad, hub, category=None, subscribe=True)
+    # The line and the rogue: credentials installed in-process, links as `join` makes them.
+    for each in (m2, m3, m4, rogue):
+        trust_directly(each, x)
+        x.credential_directly(each)
+    for subscriber, publisher in ((m2, member), (m3, m2), (m4, hub), (m4, rogue), (hub, rogue), (rogue, hub)):
+        add_peer_directly(subscriber, publisher, category=None, subscribe=True)
     try:
         in_parallel(*(n.start for n in everyone))
-        yield Federation(x, hub, member, refused)
+        yield Federation(x, hub, member, refused, m2, m3, m4, rogue)
     finally:
         stop_all(everyone)
     for each in everyone:
@@ -196,7 +227,7 @@ def test_joining_by_token_takes_two_commands_and_the_credential_decides_what_arr
     typo = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
     failed = member.run("join", typo, check=False)
     assert failed.returncode == 1 and failed.stderr.startswith("error: ") and "token" in failed.stderr
-    assert member._report()["peers"] == []
+    assert hub.node_id not in {p["node_id"] for p in member._report()["peers"]}  # type: ignore[attr-defined]
 
     member.run("join", token, "--name", "hub")
     wait_until(lambda: connected(member, hub), timeout=WAIT_S, what="the member to connect to the hub")
@@ -268,3 +299,70 @@ def test_status_raises_an_alarm_for_a_node_whose_credential_is_unusable(federati
     assert "credential" in kinds and "expired" in report["membership"]["problem"]  # type: ignore[index]
     report = federation.refused["nocred"]._report()
     assert {alarm["kind"] for alarm in report["alarms"]} == {"no-credential"}  # type: ignore[attr-defined]
+
+
+# --- revocation -----------------------------------------------------------------------------------------
+
+
+def revocations(node: NodeProcess) -> int:
+    """Revocations in the node's statement table (read-only, straight from its SQLite file)."""
+    return int(node._sql("SELECT COUNT(*) FROM statements WHERE kind = 'revoke'")[0][0])
+
+
+def flags(node: NodeProcess, record_id: str) -> list[str]:
+    document = json.loads(node.run("show", record_id, "--json").stdout)
+    return list(document["flags"])
+
+
+def test_a_revocation_reaches_five_nodes_and_cuts_the_member_off(federation: Federation) -> None:
+    f = federation
+    receivers = (f.hub, f.member, f.m2, f.m3, f.m4)
+    # Before: the rogue is linked both ways, and its record has travelled the whole line.
+    wait_until(
+        lambda: connected(f.hub, f.rogue) and connected(f.m4, f.rogue) and connected(f.rogue, f.hub),
+        timeout=WAIT_S,
+        what="the rogue's links",
+    )
+    before = f.rogue.publish("--tlp", "clear", title="Published by the rogue before its revocation")
+    f.m3.wait_for(before)  # rogue -> hub -> member -> m2 -> m3
+    assert all(revocations(node) == 0 for node in receivers)
+    drops_on_hub = len(f.hub.events("peer_dropped"))
+
+    # The secretariat revokes; an operator publishes it on the node farthest from the rogue.
+    out = f.m3.home.parent / "rogue.revocation"
+    cli(
+        "authority", "revoke", f.rogue.node_id, "--reason", "key compromised", "--authority-home",
+        str(f.x.home), "--out", str(out), "--publish", "--home", str(f.m3.home),
+    )  # fmt: skip
+    for node in receivers:
+        wait_until(
+            lambda n=node: revocations(n) == 1, timeout=WAIT_S, what=f"{node.name} to hold the revocation"
+        )
+
+    # Cut off: every session with the rogue ends, and none comes back.
+    f.hub.wait_for_event("peer_dropped", after=drops_on_hub, peer=f.rogue.node_id, reason="revoked")
+    wait_until(
+        lambda: (
+            not connected(f.hub, f.rogue) and not connected(f.m4, f.rogue) and not connected(f.rogue, f.hub)
+        ),
+        timeout=WAIT_S,
+        what="every link with the rogue to end",
+    )
+    # The rogue heard of it before its links ended (each node passes a statement on before acting on
+    # it), so its own store refuses its new records too.
+    refused = f.rogue.run(
+        "publish", "lead", "--title", "After", "--summary", "s", "--status", "suspected", check=False
+    )
+    assert refused.returncode == 1 and "revoked" in refused.stderr
+    marker = f.hub.publish("--tlp", "clear", title="Marker after the revocation")
+    for node in (f.m4, f.m3):
+        node.wait_for(marker)
+    assert not connected(f.rogue, f.hub)
+
+    # What the members already hold of the rogue is kept, and flagged.
+    assert flags(f.m3, before) == ["author-revoked"]
+    assert flags(f.m3, marker) == []
+    listed = json.loads(f.hub.run("membership", "list", "--json").stdout)
+    assert [(s["type"], s["node_id"], s["reason"]) for s in listed] == [
+        ("revocation", f.rogue.node_id, "key compromised")
+    ]

@@ -30,10 +30,12 @@ from lapnode.membership.node_credential import (
     trust,
     untrust,
 )
+from lapnode.membership.statements import read_statement_file
 from lapnode.store import Peer, Store
 from protocol.armor import armor
 from protocol.credential import FILE_LABEL, CredentialCheck, issue_credential, verify_credential
 from protocol.invite import Invite, encode_invite
+from protocol.statements import issue_revocation
 from tests.factories import identity
 
 NETWORK = "test-net"
@@ -366,3 +368,26 @@ def test_the_presented_credential_is_reread_when_the_file_changes(tmp_path: Path
     check = membership.check(123)
     assert check is not None and check.now_ms == 123
     assert Membership(TrustedAuthorities()).check(123) is None  # legacy mode demands nothing
+
+
+# --- statement files ------------------------------------------------------------------------------
+
+
+def test_a_statement_file_is_verified_before_it_is_imported(tmp_path: Path) -> None:
+    revocation = issue_revocation(
+        SECRETARIAT, network=NETWORK, subject=STRANGER.public_key.raw, reason="left", issued_at=1
+    )
+    good = tmp_path / "good.revocation"
+    authority_home.write_revocation_file(good, revocation, overwrite=False)
+    trusted = TrustedAuthorities([SECRETARIAT.public_key])
+    assert read_statement_file(good, network=NETWORK, trusted=trusted) == revocation
+    with pytest.raises(InputError, match="does not trust"):
+        read_statement_file(good, network=NETWORK, trusted=TrustedAuthorities())
+    with pytest.raises(InputError, match="network"):
+        read_statement_file(good, network="other-net", trusted=trusted)
+    credential = tmp_path / "a.credential"
+    credential.write_text(armor(FILE_LABEL, b"x"))
+    with pytest.raises(InputError, match="not a membership statement file"):
+        read_statement_file(credential, network=NETWORK, trusted=trusted)
+    with pytest.raises(InputError, match="no such file"):
+        read_statement_file(tmp_path / "missing", network=NETWORK, trusted=trusted)

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from keys.identity import Identity, PublicKey
-from keys.membership import CREDENTIAL_DOMAIN, TrustedAuthorities, authority_id
+from keys.membership import CREDENTIAL_DOMAIN, REVOCATION_DOMAIN, TrustedAuthorities, authority_id
 from protocol import credential as credential_module
+from protocol import statements as statements_module
 from protocol.armor import dearmor
 from protocol.credential import (
     FILE_LABEL,
@@ -25,6 +26,7 @@ from protocol.credential import (
 )
 from protocol.invite import decode_invite
 from protocol.session import HandshakeComplete, Session
+from protocol.statements import REVOCATION_FILE_LABEL, issue_revocation, verify_statement
 from protocol.vectors import generate_membership
 from tests.protocol.test_session import drain
 
@@ -129,3 +131,30 @@ def test_the_invite_token() -> None:
     assert (
         invite.authority is not None and authority_id(PublicKey(invite.authority)) == vector["authority_id"]
     )
+
+
+def test_the_revocation_rebuilds_byte_for_byte() -> None:
+    vector = VECTORS["revocation"]
+    made = issue_revocation(
+        authority(),
+        network=NETWORK,
+        subject=member_key("initiator"),
+        reason=vector["inputs"]["reason"],
+        issued_at=vector["inputs"]["at"],
+    )
+    assert made.wire.hex() == vector["wire_hex"] and made.id.hex() == vector["id_hex"]
+    assert PublicKey(made.subject).node_id == vector["subject_node_id"]
+    body = h(vector["body_hex"])
+    assert h(vector["signed_bytes_hex"]) == REVOCATION_DOMAIN + signed_message(NETWORK, body)
+    assert dearmor(REVOCATION_FILE_LABEL, vector["file"].encode()) == made.wire
+    trusted = TrustedAuthorities([authority().public_key])
+    assert verify_statement(made.wire, network=NETWORK, trusted=trusted) == made
+
+
+@pytest.mark.parametrize("vector", VECTORS["invalid_revocations"], ids=lambda v: v["name"])
+def test_invalid_revocations_are_refused_for_their_rule(vector: dict[str, Any]) -> None:
+    error = getattr(statements_module, vector["error"])
+    with pytest.raises(error):
+        verify_statement(
+            h(vector["wire_hex"]), network=NETWORK, trusted=TrustedAuthorities([authority().public_key])
+        )
