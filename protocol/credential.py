@@ -75,6 +75,10 @@ class CredentialRevoked(CredentialError):
     """The credential's node has been revoked by an authority."""
 
 
+class CredentialRetired(CredentialRevoked):
+    """The credential's node key was rotated away (SPEC §8.8): the node now has another key."""
+
+
 class CredentialNotYetValid(CredentialError):
     """The credential's validity has not started."""
 
@@ -164,6 +168,8 @@ class CredentialCheck:
     trusted: TrustedAuthorities
     now_ms: int
     revoked: frozenset[bytes] = frozenset()
+    # Keys rotated away (SPEC §8.8): their credentials are refused; a rotation from one is still followed.
+    retired: frozenset[bytes] = frozenset()
 
 
 def network_bytes(network: str) -> bytes:
@@ -260,6 +266,8 @@ def verify_credential(
         raise CredentialWrongSubject(f"the credential is for {body.node_id}, not this node")
     if body.subject in check.revoked:
         raise CredentialRevoked(f"{body.node_id} has been revoked")
+    if body.subject in check.retired:
+        raise CredentialRetired(f"{body.node_id} was rotated away; its node now has another key")
     if check.now_ms < body.not_before - NOT_BEFORE_SKEW_MS:
         raise CredentialNotYetValid("the credential is not valid yet")
     if check.now_ms >= body.not_after:

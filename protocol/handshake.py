@@ -15,6 +15,10 @@ Rule 5: membership (SPEC §8.3). Given a `CredentialCheck`, a side refuses a pee
 credential, or one that `protocol.credential.verify_credential` refuses for the node key this handshake
 authenticated; the initiator does so before it writes message 3. Without one (legacy mode) a credential is
 carried up unverified and grants nothing.
+Rule 6: key rotation (SPEC §8.8). A side that has rotated its key sends its latest rotation (`rot`) in
+its payload. A receiver that would refuse the presented key accepts it when the rotation verifies (both
+keys signed it), is into exactly that key, and is from a key it would accept (the pinned key, an admitted
+peer) that is not revoked: a peer pinned to the old key follows the rotation without an operator.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from protocol.credential import (
 )
 from protocol.errors import ProtocolError
 from protocol.noise import DHLEN, TAGLEN, HandshakeState, TransportCiphers
+from protocol.statements import Rotation, verify_rotation
 
 __all__ = [
     "HANDSHAKE_MESSAGES",
@@ -43,6 +48,7 @@ __all__ = [
     "MAX_HANDSHAKE_MESSAGE",
     "MAX_HANDSHAKE_PAYLOAD",
     "MAX_NETWORK_BYTES",
+    "MAX_ROTATION_SIZE",
     "PROLOGUE",
     "STATIC_KEY_DOMAIN",
     "BindingError",
@@ -57,12 +63,14 @@ __all__ = [
 STATIC_KEY_DOMAIN: Final = b"lapnode/noise-static/v1\x00"
 PROLOGUE: Final = b"lapnode/noise/v1"
 MAX_HANDSHAKE_PAYLOAD: Final = 2048
+# A rotation is about 340 bytes with the longest network id; the cap keeps payload + credential in bound.
+MAX_ROTATION_SIZE: Final = 512
 # Message 2 is the longest: e, encrypted s, encrypted payload (§6.1).
 MAX_HANDSHAKE_MESSAGE: Final = DHLEN + (DHLEN + TAGLEN) + (MAX_HANDSHAKE_PAYLOAD + TAGLEN)
 HANDSHAKE_MESSAGES: Final = 3
 
 _REQUIRED_KEYS: Final = frozenset({"net", "node", "sig"})
-_ALLOWED_KEYS: Final = _REQUIRED_KEYS | {"cred"}
+_ALLOWED_KEYS: Final = _REQUIRED_KEYS | {"cred", "rot"}
 
 IsAllowed = Callable[[bytes], bool]
 
@@ -80,6 +88,9 @@ class PeerIdentity:
     unverified_credential: bytes | None
     # Set only when a CredentialCheck verified `unverified_credential` for `node_key` (Rule 5).
     credential: Credential | None = None
+    # The rotation bytes as the peer sent them, and once verified into `node_key`, the rotation (Rule 6).
+    unverified_rotation: bytes | None = None
+    rotation: Rotation | None = None
 
 
 def static_key_message(network: str, static_public: bytes) -> bytes:
@@ -89,7 +100,12 @@ def static_key_message(network: str, static_public: bytes) -> bytes:
 
 
 def encode_binding(
-    identity: Identity, *, network: str, static_public: bytes, credential: bytes | None = None
+    identity: Identity,
+    *,
+    network: str,
+    static_public: bytes,
+    credential: bytes | None = None,
+    rotation: bytes | None = None,
 ) -> bytes:
     """The handshake payload that binds `static_public` to `identity` on `network` (§6.2)."""
     payload: dict[str, object] = {
@@ -99,6 +115,8 @@ def encode_binding(
     }
     if credential is not None:
         payload["cred"] = credential
+    if rotation is not None:
+        payload["rot"] = rotation
     return codec.encode(payload)
 
 
@@ -107,7 +125,7 @@ def verify_binding(unverified_payload: bytes, *, network: str, remote_static: by
     value = codec.decode(unverified_payload, max_size=MAX_HANDSHAKE_PAYLOAD)
     if type(value) is not dict or not _REQUIRED_KEYS <= value.keys() <= _ALLOWED_KEYS:
         raise BindingError("handshake payload is not a map with the keys net, node, sig (and cred)")
-    net, node, sig, cred = value["net"], value["node"], value["sig"], value.get("cred")
+    net, node, sig, cred, rot = value["net"], value["node"], value["sig"], value.get("cred"), value.get("rot")
     if type(net) is not str or type(node) is not bytes or type(sig) is not bytes:
         raise BindingError("handshake payload fields have the wrong types")
     if net != network:
@@ -116,12 +134,14 @@ def verify_binding(unverified_payload: bytes, *, network: str, remote_static: by
         raise BindingError("handshake payload node key or signature has the wrong length")
     if cred is not None and (type(cred) is not bytes or not 0 < len(cred) <= MAX_CREDENTIAL_SIZE):
         raise BindingError(f"handshake credential must be 1 to {MAX_CREDENTIAL_SIZE} bytes")
+    if rot is not None and (type(rot) is not bytes or not 0 < len(rot) <= MAX_ROTATION_SIZE):
+        raise BindingError(f"handshake rotation must be 1 to {MAX_ROTATION_SIZE} bytes")
     node_key = PublicKey(node)
     try:
         node_key.verify(STATIC_KEY_DOMAIN, static_key_message(network, remote_static), sig)
     except BadSignature:
         raise BindingError(f"{node_key.node_id} did not sign the Noise static key it used") from None
-    return PeerIdentity(node_key, cred)
+    return PeerIdentity(node_key, cred, unverified_rotation=rot)
 
 
 class Handshake:
@@ -142,6 +162,7 @@ class Handshake:
         "_network",
         "_noise",
         "_peer",
+        "_rotation",
     )
 
     def __init__(
@@ -153,8 +174,13 @@ class Handshake:
         accept: Callable[[PublicKey], None],
         credential: bytes | None,
         credential_check: CredentialCheck | None = None,
+        rotation: bytes | None = None,
     ) -> None:
         network_bytes(network)
+        if rotation is not None and not (
+            isinstance(rotation, bytes) and 0 < len(rotation) <= MAX_ROTATION_SIZE
+        ):
+            raise ValueError(f"a rotation is 1 to {MAX_ROTATION_SIZE} bytes")
         if credential is not None and not (
             isinstance(credential, bytes) and 0 < len(credential) <= MAX_CREDENTIAL_SIZE
         ):
@@ -165,6 +191,7 @@ class Handshake:
         self._accept = accept
         self._credential = credential
         self._check = credential_check
+        self._rotation = rotation
         self._peer: PeerIdentity | None = None
         self._authenticated: PublicKey | None = None
         self._failed = False
@@ -180,6 +207,7 @@ class Handshake:
         responder: PublicKey,
         credential: bytes | None = None,
         credential_check: CredentialCheck | None = None,
+        rotation: bytes | None = None,
     ) -> Handshake:
         if not isinstance(responder, PublicKey):
             raise TypeError("the pinned responder is a keys.identity.PublicKey")
@@ -201,6 +229,7 @@ class Handshake:
             accept=accept,
             credential=credential,
             credential_check=credential_check,
+            rotation=rotation,
         )
 
     @classmethod
@@ -214,6 +243,7 @@ class Handshake:
         is_allowed: IsAllowed,
         credential: bytes | None = None,
         credential_check: CredentialCheck | None = None,
+        rotation: bytes | None = None,
     ) -> Handshake:
         def accept(peer: PublicKey) -> None:
             if is_allowed(peer.raw) is not True:
@@ -232,6 +262,7 @@ class Handshake:
             accept=accept,
             credential=credential,
             credential_check=credential_check,
+            rotation=rotation,
         )
 
     @property
@@ -269,6 +300,7 @@ class Handshake:
                 network=self._network,
                 static_public=self._noise.static_public,
                 credential=self._credential,
+                rotation=self._rotation,
             )
         )
 
@@ -298,7 +330,18 @@ class Handshake:
         assert remote_static is not None  # XX sends "s" in messages 2 and 3
         peer = verify_binding(payload, network=self._network, remote_static=remote_static)
         self._authenticated = peer.node_key
-        self._accept(peer.node_key)
+        rotation = self._rotation_into(peer)
+        try:
+            self._accept(peer.node_key)
+        except BindingError:
+            if rotation is None:
+                raise
+            # Rule 6: admitted as the key it rotated from.
+            self._accept(PublicKey(rotation.old))
+        if rotation is not None:
+            peer = PeerIdentity(
+                peer.node_key, peer.unverified_credential, None, peer.unverified_rotation, rotation
+            )
         if self._check is not None:
             if peer.unverified_credential is None:
                 raise BindingError(f"{peer.node_key.node_id} presented no credential")
@@ -308,5 +351,18 @@ class Handshake:
                 check=self._check,
                 subject=peer.node_key.raw,
             )
-            peer = PeerIdentity(peer.node_key, peer.unverified_credential, credential)
+            peer = PeerIdentity(
+                peer.node_key, peer.unverified_credential, credential, peer.unverified_rotation, peer.rotation
+            )
         self._peer = peer
+
+    def _rotation_into(self, peer: PeerIdentity) -> Rotation | None:
+        """The peer's rotation, verified and into the key it presents (Rule 6); None if it sent none."""
+        if peer.unverified_rotation is None:
+            return None
+        rotation = verify_rotation(peer.unverified_rotation, network=self._network)
+        if rotation.new != peer.node_key.raw:
+            raise BindingError("the peer's rotation is not into the key it presented")
+        if self._check is not None and rotation.old in self._check.revoked:
+            raise BindingError(f"{peer.node_key.node_id} rotated from a revoked key")
+        return rotation

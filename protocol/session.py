@@ -32,6 +32,7 @@ from protocol.credential import Credential, CredentialCheck
 from protocol.errors import Malformed, ProtocolError
 from protocol.handshake import MAX_HANDSHAKE_MESSAGE, Handshake
 from protocol.noise import MAX_MESSAGE_LEN, MAX_NONCE, TAGLEN, CipherState
+from protocol.statements import Rotation
 
 FRAME_HEADER: Final = 4
 MAX_FRAME: Final = MAX_MESSAGE_LEN  # 65,535 bytes of Noise message after the 4-byte length
@@ -133,6 +134,8 @@ class HandshakeComplete:
     unverified_credential: bytes | None
     # Verified for `peer_node_key` by the session's CredentialCheck (§8.3); None without one.
     credential: Credential | None = None
+    # The peer's rotation into `peer_node_key`, verified, if it sent one (§8.8).
+    rotation: Rotation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +207,14 @@ class Session:
         responder_node_key: bytes,
         credential: bytes | None = None,
         credential_check: CredentialCheck | None = None,
+        rotation: bytes | None = None,
     ) -> Session:
         """The dialling side. It must already know the responder's 32-byte node key (pinning, §6.2).
 
         `ephemeral_private` MUST be 32 fresh random bytes for this connection and never used again;
         `static_private` is this node's X25519 Noise static key. `credential` is this node's own
-        credential; with `credential_check` the responder must present a valid one (§8.3).
+        credential; with `credential_check` the responder must present a valid one (§8.3). `rotation`
+        is this node's latest key rotation, so that a peer pinned to its old key follows it (§8.8).
         """
         handshake = Handshake.initiator(
             identity=identity,
@@ -219,6 +224,7 @@ class Session:
             responder=PublicKey(responder_node_key),
             credential=credential,
             credential_check=credential_check,
+            rotation=rotation,
         )
         return cls(Role.INITIATOR, handshake)
 
@@ -233,6 +239,7 @@ class Session:
         is_allowed: Callable[[bytes], bool],
         credential: bytes | None = None,
         credential_check: CredentialCheck | None = None,
+        rotation: bytes | None = None,
     ) -> Session:
         """The accepting side. `is_allowed(node_key)` must return True for a peer to be admitted, and
         with `credential_check` the initiator must also present a valid credential (§8.3)."""
@@ -244,6 +251,7 @@ class Session:
             is_allowed=is_allowed,
             credential=credential,
             credential_check=credential_check,
+            rotation=rotation,
         )
         return cls(Role.RESPONDER, handshake)
 
@@ -373,7 +381,11 @@ class Session:
         self._peer = peer.node_key
         self._handshake = None  # drop the ephemeral and static private keys with it
         return HandshakeComplete(
-            peer.node_key.raw, handshake.handshake_hash, peer.unverified_credential, peer.credential
+            peer.node_key.raw,
+            handshake.handshake_hash,
+            peer.unverified_credential,
+            peer.credential,
+            peer.rotation,
         )
 
     def _read_frame(self, sealed: bytes) -> Message | None:

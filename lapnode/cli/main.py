@@ -28,7 +28,7 @@ import click
 from keys.errors import CryptoError
 from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
-from lapnode.cli.membership_commands import authority, credential, invite, join, membership
+from lapnode.cli.membership_commands import authority, credential, invite, join, key, membership
 from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
 from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.record_commands import publish, query, show
@@ -80,6 +80,7 @@ for _command in (
     invite,
     join,
     membership,
+    key,
 ):
     cli.add_command(_command)
 cli.add_command(serve_command, name="serve")

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from keys.identity import Identity, node_id_from_public_key, public_key_from_node_id
+from keys.keyfile import NoEncryption
 from keys.membership import authority_id
 from lapnode.cli.common import (
     echo_json,
@@ -24,10 +25,17 @@ from lapnode.cli.common import (
     printable,
     run_with_store,
 )
-from lapnode.cli.passphrase import ENV_AUTHORITY_PASSPHRASE, protection_for_new_key, unlock_identity
+from lapnode.cli.network_commands import status_from_daemon
+from lapnode.cli.passphrase import (
+    ENV_AUTHORITY_PASSPHRASE,
+    protection_for_new_key,
+    unlock_for_rotation,
+    unlock_identity,
+)
 from lapnode.clock import format_ms, now_ms, parse_instant_ms
 from lapnode.config import DEFAULT_NETWORK, check_category, check_jurisdiction, check_org
 from lapnode.errors import InputError
+from lapnode.files import write_private_file
 from lapnode.membership import authority as authority_home
 from lapnode.membership.joining import join as join_invite
 from lapnode.membership.joining import make_invite, read_invite
@@ -39,13 +47,15 @@ from lapnode.membership.node_credential import (
     trusted_authorities,
     untrust,
 )
+from lapnode.membership.rotation import RotationError, RotationResult, rotate_key
 from lapnode.membership.statements import import_statements, read_statement_file
 from lapnode.store import Store
+from protocol.armor import armor
 from protocol.credential import FILE_LABEL, CredentialBody, decode_credential
 from protocol.errors import ProtocolError
 from protocol.kinds import KNOWN_KINDS
 from protocol.scope import CATEGORIES
-from protocol.statements import Statement, verify_statement
+from protocol.statements import ROTATION_FILE_LABEL, Revocation, Statement, verify_statement
 
 
 def authority_home_option(command: click.decorators.FC) -> click.decorators.FC:
@@ -394,15 +404,75 @@ def membership_list(home: Path | None, as_json: bool) -> None:
 
 
 def _statement_document(statement: Statement, received_at: int) -> dict[str, object]:
+    if isinstance(statement, Revocation):
+        return {
+            "type": "revocation",
+            "node_id": statement.node_id,
+            "by": statement.authority_id,
+            "at": format_ms(statement.issued_at),
+            "reason": statement.reason,
+            "received": format_ms(received_at),
+            "id": statement.id.hex(),
+        }
     return {
-        "type": "revocation",
-        "node_id": statement.node_id,
-        "by": statement.authority_id,
-        "at": format_ms(statement.issued_at),
-        "reason": statement.reason,
+        "type": "rotation",
+        "node_id": statement.old_node_id,
+        "by": statement.new_node_id,
+        "at": format_ms(statement.rotated_at),
+        "reason": f"key replaced by {statement.new_node_id}; its last record was number {statement.last_seq}",
         "received": format_ms(received_at),
         "id": statement.id.hex(),
     }
+
+
+# --- key rotation ----------------------------------------------------------------------------------------
+
+
+@click.group()
+def key() -> None:
+    """This node's identity key."""
+
+
+@key.command("rotate")
+@home_option
+@passphrase_file_option
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="[default: NEW_NODE_ID.rotation]"
+)
+def key_rotate(home: Path | None, passphrase_file: Path | None, out: Path | None) -> None:
+    """Replace this node's key: a rotation signed by the old and the new key, which peers follow.
+
+    Stop the daemon first. Afterwards, ask the authority for a credential for the new node id.
+    """
+    node_home = load_home(home)
+    if status_from_daemon(node_home) is not None:
+        raise RotationError("the daemon is running; stop it first (it holds the old key), then rotate")
+    old, protection = unlock_for_rotation(node_home.key_path, passphrase_file)
+
+    async def action(store: Store) -> RotationResult:
+        return await rotate_key(node_home, store, old, protection, now_ms=now_ms())
+
+    result = run_with_store(node_home, action)
+    rotation = result.rotation
+    target = out if out is not None else Path(f"{rotation.new_node_id}.rotation")
+    write_private_file(
+        target, armor(ROTATION_FILE_LABEL, rotation.wire).encode("ascii"), overwrite=True, mode=0o644
+    )
+    click.echo(
+        f"{'finished the interrupted rotation' if result.resumed else 'rotated'}: {rotation.old_node_id}"
+    )
+    click.echo(f"new node id: {rotation.new_node_id}")
+    click.echo(f"wrote {target} (records of the old key up to number {rotation.last_seq} stay valid)")
+    if trusted_authorities(node_home.config):
+        click.echo(
+            f"next: send {target} to your secretariat and install the credential they issue for the new id "
+            "(`lapnode credential install FILE`), then start the daemon",
+            err=True,
+        )
+    else:
+        click.echo("next: start the daemon; peers follow the rotation when they connect", err=True)
+    if isinstance(protection, NoEncryption):
+        click.echo("warning: the new key is NOT encrypted, like the old one", err=True)
 
 
 # --- joining -----------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from lapnode.membership.node_credential import (
     installed_credential,
     trusted_authorities,
 )
+from lapnode.membership.statements import fork_alarms
 from lapnode.store import Peer, Store
 from protocol.kinds import KNOWN_KINDS
 
@@ -74,14 +75,14 @@ def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
 def status(home: Path | None, as_json: bool) -> None:
     """Show this node, its peers, and any alarms."""
     node_home = load_home(home)
-    report = _status_from_daemon(node_home) or run_with_store(node_home, _offline_status(node_home))
+    report = status_from_daemon(node_home) or run_with_store(node_home, _offline_status(node_home))
     if as_json:
         echo_json(report)
     else:
         click.echo(status_text(report))
 
 
-def _status_from_daemon(home: NodeHome) -> dict[str, object] | None:
+def status_from_daemon(home: NodeHome) -> dict[str, object] | None:
     host, port = admin_address(home.config.listen)
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/status", timeout=STATUS_TIMEOUT_S) as answer:
@@ -119,7 +120,7 @@ def _offline_status(home: NodeHome) -> Callable[[Store], Awaitable[dict[str, obj
             "log_head": await store.head(),
             "membership": membership,
             "peers": peers,
-            "alarms": alarms + membership_alarms,
+            "alarms": alarms + membership_alarms + fork_alarms(await store.statements.forks()),
         }
 
     return collect

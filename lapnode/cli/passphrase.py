@@ -146,3 +146,16 @@ def unlock_identity(
     except WrongPassphrase as exc:
         # A stale LAPNODE_PASSPHRASE is the usual culprit on a bad day; say where the passphrase came from.
         raise WrongPassphrase(f"{exc} (passphrase {source})") from None
+
+
+def unlock_for_rotation(
+    key_path: Path, passphrase_file: Path | None
+) -> tuple[Identity, Passphrase | NoEncryption]:
+    """The identity, and the protection its replacement gets: the same passphrase, or none if it had none."""
+    if not key_file_is_encrypted(key_path):
+        return read_key_file(key_path, None), NoEncryption()
+    passphrase, source = passphrase_to_unlock(passphrase_file)
+    try:
+        return read_key_file(key_path, passphrase), Passphrase(passphrase)
+    except WrongPassphrase as exc:
+        raise WrongPassphrase(f"{exc} (passphrase {source})") from None

@@ -115,6 +115,12 @@ def print_table(stored: Sequence[StoredRecord]) -> None:
     click.echo(f"{len(stored)} record{'s' if len(stored) != 1 else ''}", err=True)
 
 
+_FLAG_MEANING = {
+    "author-revoked": "the author's key was revoked after this node stored the record",
+    "key-retired": "the author's key was rotated away before this record's time or sequence number",
+}
+
+
 def print_detail(record: Record, received_at: int | None, flags: Sequence[str] = ()) -> None:
     """The `show` view: header facts, scope, then the body fields one per line."""
     document = record_document(record, received_at, flags)
@@ -123,8 +129,8 @@ def print_detail(record: Record, received_at: int | None, flags: Sequence[str] =
     lines = [f"{name}: {document[name]}" for name in ("id", "kind", "author", "seq", "prev", "created")]
     if received_at is not None:
         lines.append(f"received: {document['received']}")
-    if flags:
-        lines.append(f"FLAGS: {', '.join(flags)} (its author's key was revoked after this record was stored)")
+    for flag in flags:
+        lines.append(f"FLAG {flag}: {_FLAG_MEANING.get(flag, 'see the operator guide')}")
     lines.append("scope:")
     lines += [_field_line(name, value) for name, value in scope.items() if value not in (None, [])]
     if record.redacted:

@@ -10,6 +10,7 @@ from lapnode.clock import now_ms
 from lapnode.daemon.appkeys import FEEDS, MANAGER, NODE
 from lapnode.daemon.metrics import LOG_HEAD, REGISTRY
 from lapnode.membership.node_credential import credential_report
+from lapnode.membership.statements import fork_alarms
 from protocol.credential import Credential
 
 MAIN_APP = web.AppKey("main_app", web.Application)
@@ -92,7 +93,7 @@ async def collect_status(main: web.Application) -> dict[str, object]:
         "log_head": head,
         "membership": membership,
         "peers": peers,
-        "alarms": alarms + membership_alarms,
+        "alarms": alarms + membership_alarms + fork_alarms(await node.store.statements.forks()),
     }
 
 

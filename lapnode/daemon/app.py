@@ -112,6 +112,7 @@ async def gossip_handler(request: web.Request) -> web.StreamResponse:
         recipient = recipient_for(peer_key, peer, channel.credential)
         stats = request.app[FEEDS].setdefault(peer_key, FeedStats())
         node.channels.add(channel)
+        await gossip.opened(channel)
         PEERS_CONNECTED.inc()
         node.log_event("peer_connected", peer=peer_key, direction="inbound")
         try:

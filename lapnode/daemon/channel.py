@@ -38,6 +38,7 @@ from protocol.session import (
     Session,
 )
 from protocol.session import Message as SessionMessage
+from protocol.statements import Rotation
 
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 HANDSHAKE_TIMEOUT_ENV: Final = "LAPNODE_HANDSHAKE_TIMEOUT"
@@ -95,6 +96,8 @@ class Channel:
         self.peer_key = done.peer_node_key
         # The peer's credential, verified in the handshake; None in legacy mode (SPEC §8.3).
         self.credential: Credential | None = done.credential
+        # The peer's key rotation it showed in the handshake, verified (SPEC §8.8); stored by the caller.
+        self.rotation: Rotation | None = done.rotation
         self._limit = _RateLimit(MAX_MESSAGES_PER_S, MESSAGE_BURST)
         self._sending = asyncio.Lock()
         self.bytes_in = 0

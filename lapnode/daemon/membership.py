@@ -37,6 +37,10 @@ class Membership:
     credential_path: Path | None = None
     # Node keys revoked by a trusted authority; credentials of these keys are refused.
     revoked: frozenset[bytes] = frozenset()
+    # Node keys rotated away (SPEC §8.8): they may no longer connect, their new keys may.
+    retired: frozenset[bytes] = frozenset()
+    # This node's latest rotation into its current key, shown in every handshake (SPEC §8.8).
+    own_rotation: bytes | None = None
     _cached: tuple[tuple[int, int] | None, bytes | None] = field(default=(None, None), repr=False)
 
     @property
@@ -47,7 +51,11 @@ class Membership:
         """What a handshake starting now demands of the peer; None in legacy mode."""
         if not self.strict:
             return None
-        return CredentialCheck(self.trusted, now_ms, self.revoked)
+        return CredentialCheck(self.trusted, now_ms, self.revoked, self.retired)
+
+    def refused(self, key: bytes) -> bool:
+        """Whether a key may no longer hold a session: revoked, or rotated away."""
+        return key in self.revoked or key in self.retired
 
     def own_credential(self) -> bytes | None:
         """The credential this node presents (unverified bytes), or None if none is installed."""

@@ -71,6 +71,7 @@ class Node:
             responder_node_key=pinned,
             credential=self.membership.own_credential(),
             credential_check=self.membership.check(now_ms()),
+            rotation=self.membership.own_rotation,
         )
 
     def responder(self, is_allowed: Callable[[bytes], bool]) -> Session:
@@ -82,6 +83,7 @@ class Node:
             is_allowed=is_allowed,
             credential=self.membership.own_credential(),
             credential_check=self.membership.check(now_ms()),
+            rotation=self.membership.own_rotation,
         )
 
     async def admission(self) -> Callable[[bytes], bool]:
@@ -90,9 +92,9 @@ class Node:
         peers = await self.store.peers.all()
         if self.membership.strict:
             refused = frozenset(p.key for p in peers if p.blocked or (p.banned_until or 0) > current)
-            return lambda key: key not in refused
+            return lambda key: key not in refused and not self.membership.refused(key)
         allowed = frozenset(p.key for p in peers if not p.blocked and (p.banned_until or 0) <= current)
-        return allowed.__contains__
+        return lambda key: key in allowed and not self.membership.refused(key)
 
     async def sweep(self) -> None:
         """End every channel whose peer has been revoked or whose credential has expired (Rule 3)."""
@@ -101,6 +103,8 @@ class Node:
             credential = channel.credential
             if channel.peer_key in self.membership.revoked:
                 reason = "revoked"
+            elif channel.peer_key in self.membership.retired:
+                reason = "key-rotated"
             elif credential is not None and credential.not_after <= current:
                 reason = "credential-expired"
             else:

@@ -11,7 +11,10 @@ does not trust is dropped quietly (federated nodes trust different authorities);
 verification is the sender's offence: the channel ends and the peer is scored.
 Rule 3: acting on a revocation is three things, all here: the revoked key's open channels end
 (`Node.sweep`), its handshakes are refused (`Membership.revoked`), and the store refuses its new records
-(the writer reads the same table). The records already held are flagged when read.
+(the writer reads the same table). The records already held are flagged when read. A rotation likewise
+retires its old key (`Membership.retired`); the store moves the peer book's pins to the new key.
+Rule 4: a rotation a peer showed in its handshake (SPEC §8.8) is stored and passed on like one received
+in a `mem` message: that is how a node whose only link is the rotated peer learns of the rotation.
 """
 
 from __future__ import annotations
@@ -54,10 +57,21 @@ class MembershipGossip:
         self._announced: set[bytes] = set()
 
     async def start(self) -> None:
-        """Load what the store holds: the revoked keys take effect before the first handshake."""
+        """Load what the store holds: revoked and retired keys take effect before the first handshake."""
         store = self._node.store
         self._position = await store.statements.head()
-        self._node.membership.revoked = await store.statements.revoked()
+        await self._refresh()
+        self._node.membership.own_rotation = await store.statements.rotation_into(self._node.key)
+
+    async def _refresh(self) -> None:
+        statements = self._node.store.statements
+        self._node.membership.revoked = await statements.revoked()
+        self._node.membership.retired = frozenset(await statements.retired())
+
+    async def opened(self, channel: Channel) -> None:
+        """A channel just opened: keep the rotation its peer showed, if new to us (Rule 4)."""
+        if channel.rotation is not None:
+            await self._store_and_pass_on([channel.rotation], source=channel)
 
     @property
     def revoked(self) -> frozenset[bytes]:
@@ -106,18 +120,21 @@ class MembershipGossip:
                 raise ChannelClosed(
                     f"peer sent an invalid membership statement: {exc}", misbehaved=True
                 ) from exc
+        await self._store_and_pass_on(verified, source=channel)
+
+    async def _store_and_pass_on(self, verified: Sequence[Statement], *, source: Channel) -> None:
         stored = await self._node.store.statements.add(verified, now_ms=now_ms())
         if not stored:
             return
         for statement in stored:
-            self._log(statement, source=channel.peer_key)
+            self._log(statement, source=source.peer_key)
         # Pass it on first (the revoked member hears of it too), then act: a few sends of delay at most.
-        await self._broadcast([s.wire for s in stored], except_channel=channel)
+        await self._broadcast([s.wire for s in stored], except_channel=source)
         await self._took_effect()
 
     async def _took_effect(self) -> None:
-        """Refresh the revoked keys and end their channels (Rule 3)."""
-        self._node.membership.revoked = await self._node.store.statements.revoked()
+        """Refresh the revoked and retired keys and end their channels (Rule 3)."""
+        await self._refresh()
         await self._node.sweep()
 
     async def _send_all(self, channel: Channel) -> None:
@@ -149,4 +166,12 @@ class MembershipGossip:
                 revoked=statement.node_id,
                 authority=statement.authority_id,
                 reason=statement.reason,
+            )
+        else:
+            self._node.log_event(
+                "rotation_received",
+                peer=source,
+                old=statement.old_node_id,
+                new=statement.new_node_id,
+                last_seq=statement.last_seq,
             )

@@ -93,12 +93,16 @@ class Subscription:
             await asyncio.sleep(random.uniform(0, delay))  # full jitter
 
     async def _session(self) -> None:
-        peer = await self._node.store.peers.get(self.peer.key)
+        peer = await self._node.store.peers.find(self.peer.key)
+        if peer is None:
+            # Removed, or moved to a new key by a rotation; the manager stops this task within a second.
+            raise ChannelClosed("the peer is no longer in the peer book under this key")
         if (peer.banned_until or 0) > now_ms():
             raise ChannelClosed("peer is refused for misbehaviour; waiting until the ban ends")
         self.state.caught_up.clear()
         async with self._node.dial(peer) as channel:
             self._channel = channel
+            await self._gossip.opened(channel)
             self.state.connected = True
             vector = await self._node.store.holdings()
             await channel.send(

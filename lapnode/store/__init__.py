@@ -3,9 +3,10 @@
 from lapnode.store.engine import StoreError
 from lapnode.store.peers import Peer, PeerBook, UnknownPeer
 from lapnode.store.queries import MAX_LIMIT, QueryFilters
-from lapnode.store.statements import StatementBook, StoredStatement
+from lapnode.store.statements import RotationLimit, StatementBook, StoredStatement
 from lapnode.store.store import (
     AUTHOR_REVOKED,
+    KEY_RETIRED,
     AmbiguousRecordId,
     FrozenAuthor,
     IngestReport,
@@ -18,6 +19,7 @@ from lapnode.store.store import (
 
 __all__ = [
     "AUTHOR_REVOKED",
+    "KEY_RETIRED",
     "MAX_LIMIT",
     "AmbiguousRecordId",
     "FrozenAuthor",
@@ -28,6 +30,7 @@ __all__ = [
     "QueryFilters",
     "RecordNotFound",
     "Rejection",
+    "RotationLimit",
     "StatementBook",
     "Store",
     "StoreError",

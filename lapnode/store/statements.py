@@ -4,7 +4,12 @@ Rule 1: only verified statements are stored (`protocol.statements.verify_stateme
 one already held is a no-op, so the same statement may arrive from every peer.
 Rule 2: statements are kept forever and never change: a revocation is never undone by forgetting it.
 Rule 3: the store's writer asks this table, in the same transaction as every ingest, whether a batch's
-authors are revoked (`revoked_among`), so no record of a revoked key is stored after its revocation.
+authors are revoked (`revoked_among`) or retired by a rotation (`rotation_limits`), so no record of a
+revoked key, and none of a retired key made after its rotation, is stored once the statement is held.
+Rule 4: storing a rotation moves the peer book's pins to the new key in the same transaction (SPEC
+§8.8), following any later rotation of the new key, whichever order they arrived in. A second, different
+rotation of the same key (a fork: the key is in two hands) is kept as evidence but never applied; a
+rotation of a revoked key is not stored at all.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.store.engine import WriteTransaction
+from lapnode.store.peers import move_pin
 from lapnode.store.schema import statements
-from protocol.statements import REVOKE, Revocation, Statement
+from protocol.statements import REVOKE, ROTATE, Revocation, Rotation, Statement
 
 _CHUNK = 500
 
@@ -45,7 +51,30 @@ def _row(statement: Statement, now_ms: int) -> dict[str, object]:
             "wire": statement.wire,
             "received_at": now_ms,
         }
+    if isinstance(statement, Rotation):
+        return {
+            "sid": statement.id,
+            "kind": ROTATE,
+            "subject": statement.old,
+            "signer": statement.new,
+            "at": statement.rotated_at,
+            "last_seq": statement.last_seq,
+            "wire": statement.wire,
+            "received_at": now_ms,
+        }
     raise TypeError(f"not a statement: {type(statement).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class RotationLimit:
+    """Up to where a rotated-away key's records are valid (the first rotation of that key held)."""
+
+    last_seq: int
+    rotated_at: int
+
+    def allows(self, seq: int, created: int) -> bool:
+        # The same rule as protocol.statements.Rotation.allows, on the stored columns.
+        return seq <= self.last_seq and created <= self.rotated_at
 
 
 async def revoked_among(conn: AsyncConnection, keys: Iterable[bytes]) -> set[bytes]:
@@ -60,6 +89,42 @@ async def revoked_among(conn: AsyncConnection, keys: Iterable[bytes]) -> set[byt
         )
         found.update(row.subject for row in rows)
     return found
+
+
+async def rotation_limits(conn: AsyncConnection, keys: Iterable[bytes]) -> dict[bytes, RotationLimit]:
+    """For each of these keys that a held rotation retired: its limits (Rule 3)."""
+    wanted = sorted(set(keys))
+    found: dict[bytes, RotationLimit] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = await conn.execute(
+            select(statements.c.subject, statements.c.last_seq, statements.c.at)
+            .where(statements.c.kind == ROTATE, statements.c.subject.in_(wanted[start : start + _CHUNK]))
+            .order_by(statements.c.id)
+        )
+        for row in rows:
+            found.setdefault(row.subject, RotationLimit(row.last_seq, row.at))
+    return found
+
+
+async def _first_rotations(conn: AsyncConnection) -> dict[bytes, bytes]:
+    """old key -> new key, by the first rotation held of each old key (a fork's second is not applied)."""
+    rows = await conn.execute(
+        select(statements.c.subject, statements.c.signer)
+        .where(statements.c.kind == ROTATE)
+        .order_by(statements.c.id)
+    )
+    chain: dict[bytes, bytes] = {}
+    for row in rows:
+        chain.setdefault(row.subject, row.signer)
+    return chain
+
+
+def _final_key(key: bytes, chain: dict[bytes, bytes]) -> bytes:
+    seen = {key}
+    while key in chain and chain[key] not in seen:  # a cycle (A->B->A) stops where it would repeat
+        key = chain[key]
+        seen.add(key)
+    return key
 
 
 class StatementBook:
@@ -80,8 +145,19 @@ class StatementBook:
                 )
                 held.update(row.sid for row in rows)
             fresh = [s for s in unique.values() if s.id not in held]
+            # A rotation of a revoked key (held, or revoked in this same batch) is not stored (Rule 4).
+            revoked = await revoked_among(conn, [s.old for s in fresh if isinstance(s, Rotation)])
+            revoked |= {s.subject for s in fresh if isinstance(s, Revocation)}
+            fresh = [s for s in fresh if not (isinstance(s, Rotation) and s.old in revoked)]
             if fresh:
                 await conn.execute(insert(statements), [_row(s, now_ms) for s in fresh])
+            rotated = sorted({s.old for s in fresh if isinstance(s, Rotation)})
+            if rotated:
+                # Pins sit under a key's current form: moving each newly rotated key's pin to the end of its
+                # chain also carries along a pin moved to it by an earlier rotation.
+                chain = await _first_rotations(conn)
+                for old in rotated:
+                    await move_pin(conn, old, _final_key(old, chain))
         return fresh
 
     async def head(self) -> int:
@@ -103,3 +179,43 @@ class StatementBook:
         async with self._engine.connect() as conn:
             rows = await conn.execute(select(statements.c.subject).where(statements.c.kind == REVOKE))
             return frozenset(row.subject for row in rows)
+
+    async def retired(self) -> dict[bytes, RotationLimit]:
+        """Every key a held rotation retired, with its limits."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(statements.c.subject, statements.c.last_seq, statements.c.at)
+                .where(statements.c.kind == ROTATE)
+                .order_by(statements.c.id)
+            )
+            found: dict[bytes, RotationLimit] = {}
+            for row in rows:
+                found.setdefault(row.subject, RotationLimit(row.last_seq, row.at))
+            return found
+
+    async def rotation_into(self, key: bytes) -> bytes | None:
+        """The latest held rotation into `key` (what a node presents in its handshakes), if any."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(statements.c.wire)
+                    .where(statements.c.kind == ROTATE, statements.c.signer == key)
+                    .order_by(statements.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return row.wire if row is not None else None
+
+    async def forks(self) -> dict[bytes, list[bytes]]:
+        """Keys rotated into more than one key (Rule 4): old key -> the new keys, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(statements.c.subject, statements.c.signer)
+                .where(statements.c.kind == ROTATE)
+                .order_by(statements.c.id)
+            )
+            targets: dict[bytes, list[bytes]] = {}
+            for row in rows:
+                if row.signer not in targets.setdefault(row.subject, []):
+                    targets[row.subject].append(row.signer)
+        return {old: new for old, new in targets.items() if len(new) > 1}

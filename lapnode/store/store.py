@@ -84,6 +84,9 @@ class LogEntry:
 
 # A held record whose author's key was revoked after we stored it (SPEC §8.7): kept, shown, not relayed.
 AUTHOR_REVOKED = "author-revoked"
+# A held record that its author's key rotation says the old key never made (SPEC §8.8): it arrived
+# before the rotation did, and lies past the rotation's time or last sequence number.
+KEY_RETIRED = "key-retired"
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,16 @@ class Store:
                 )
         return result
 
+    async def last_seq(self, author: bytes) -> int:
+        """The highest sequence number held of `author`'s records (0 if none)."""
+        query = (
+            select(func.coalesce(func.max(records.c.seq), 0))
+            .select_from(records.join(authors, records.c.author_id == authors.c.id))
+            .where(authors.c.key == author)
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def revoked_keys(self) -> frozenset[bytes]:
         """Node keys named by a stored revocation."""
         return await self.statements.revoked()
@@ -353,13 +366,20 @@ class Store:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         revoked = await self.statements.revoked() if rows else frozenset()
+        retired = await self.statements.retired() if rows else {}
         result = []
         for wire, received_at in rows:
             verified = self._verifier.verify_one(wire)
             if isinstance(verified, str):
                 raise StoreError(f"a stored record fails verification ({verified}); the store was altered")
-            flags = (AUTHOR_REVOKED,) if verified.header.author in revoked else ()
-            result.append(StoredRecord(verified, received_at, flags))
+            header = verified.header
+            flags: list[str] = []
+            if header.author in revoked:
+                flags.append(AUTHOR_REVOKED)
+            limit = retired.get(header.author)
+            if limit is not None and not limit.allows(header.seq, header.created):
+                flags.append(KEY_RETIRED)
+            result.append(StoredRecord(verified, received_at, tuple(flags)))
         return result
 
     def _write(self) -> WriteTransaction:

@@ -18,7 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from keys.identity import Identity
-from keys.membership import CREDENTIAL_DOMAIN, REVOCATION_DOMAIN, TrustedAuthorities, authority_id
+from keys.membership import (
+    CREDENTIAL_DOMAIN,
+    REVOCATION_DOMAIN,
+    ROTATION_DOMAIN,
+    TrustedAuthorities,
+    authority_id,
+)
 from protocol import codec
 from protocol.armor import armor
 from protocol.codec import Value
@@ -32,7 +38,13 @@ from protocol.credential import (
 )
 from protocol.invite import Invite, encode_invite
 from protocol.session import HandshakeComplete, Session
-from protocol.statements import REVOCATION_FILE_LABEL, issue_revocation, statement_id
+from protocol.statements import (
+    REVOCATION_FILE_LABEL,
+    ROTATION_FILE_LABEL,
+    issue_revocation,
+    issue_rotation,
+    statement_id,
+)
 from protocol.vectors.generate import SEEDS, write_or_check
 from protocol.vectors.generate_handshake import IDENTITY_SEEDS, STATIC_KEYS, deliver, ephemeral_key
 
@@ -339,6 +351,113 @@ def invalid_revocations() -> list[dict[str, Any]]:
     ]
 
 
+# The responder's next key: RFC 8032 §7.1 TEST 1024's secret key, another seed anyone can check; and
+# its Noise static key, any 32 bytes (X25519 clamps them).
+NEXT_SEED: Final = bytes.fromhex("f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5")
+NEXT_STATIC: Final = bytes.fromhex("a8abababababababababababababababababababababababababababababab6b")
+
+
+def rotation_wire() -> bytes:
+    return issue_rotation(
+        member("responder"), Identity.from_seed(NEXT_SEED), network=NETWORK, rotated_at=T0, last_seq=7
+    ).wire
+
+
+def rotation_vector() -> dict[str, Any]:
+    wire = rotation_wire()
+    body = codec.decode(wire, max_size=2048)["b"]
+    return {
+        "comment": "the responder of the handshake vectors replaces its key; n is the new key's signature",
+        "old_node_id": member("responder").node_id,
+        "new_seed_hex": NEXT_SEED.hex(),
+        "new_node_id": Identity.from_seed(NEXT_SEED).node_id,
+        "inputs": {"at": T0, "seq": 7},
+        "body_hex": body.hex(),
+        "signed_bytes_hex": (ROTATION_DOMAIN + signed_message(NETWORK, body)).hex(),
+        "wire_hex": wire.hex(),
+        "id_hex": statement_id(wire).hex(),
+        "file": armor(ROTATION_FILE_LABEL, wire),
+    }
+
+
+def _rotation(
+    *, old_signer: Identity | None = None, new_signer: Identity | None = None, **changes: Value
+) -> bytes:
+    body = dict(codec.decode(codec.decode(rotation_wire(), max_size=2048)["b"], max_size=2048))
+    body.update(changes)
+    body_bytes = codec.encode({k: v for k, v in body.items() if v is not _DROP})
+    message = signed_message(NETWORK, body_bytes)
+    old = old_signer or member("responder")
+    new = new_signer or Identity.from_seed(NEXT_SEED)
+    return codec.encode(
+        {"b": body_bytes, "n": new.sign(ROTATION_DOMAIN, message), "s": old.sign(ROTATION_DOMAIN, message)}
+    )
+
+
+INVALID_ROTATIONS: Final[dict[str, tuple[str, str, Callable[[], bytes]]]] = {
+    "not-signed-by-the-old-key": (
+        "§8.8: s by old",
+        "StatementError",
+        lambda: _rotation(old_signer=_STRANGER),
+    ),
+    "not-signed-by-the-new-key": (
+        "§8.8: n by new",
+        "StatementError",
+        lambda: _rotation(new_signer=_STRANGER),
+    ),
+    "same-key": (
+        "§8.8: new differs from old",
+        "StatementError",
+        lambda: _rotation(new=member("responder").public_key.raw, new_signer=member("responder")),
+    ),
+    "negative-seq": ("§8.8: seq is 0 or a sequence number", "StatementError", lambda: _rotation(seq=-1)),
+    "missing-seq": ("§8.8: exactly the fields", "StatementError", lambda: _rotation(seq=_DROP)),
+}
+
+
+def invalid_rotations() -> list[dict[str, Any]]:
+    return [
+        {"name": name, "rule": rule, "error": error, "wire_hex": make().hex()}
+        for name, (rule, error, make) in INVALID_ROTATIONS.items()
+    ]
+
+
+def rotated_handshake_vector() -> dict[str, Any]:
+    """The initiator dials the responder's old key; the responder answers with its new key and the
+    rotation, and the initiator follows it (legacy mode: no credentials)."""
+    new = Identity.from_seed(NEXT_SEED)
+    initiator = Session.initiator(
+        identity=member("initiator"),
+        network=NETWORK,
+        static_private=STATIC_KEYS["initiator"],
+        ephemeral_private=ephemeral_key("initiator"),
+        responder_node_key=member("responder").public_key.raw,
+    )
+    responder = Session.responder(
+        identity=new,
+        network=NETWORK,
+        static_private=NEXT_STATIC,
+        ephemeral_private=ephemeral_key("responder"),
+        is_allowed=member("initiator").public_key.raw.__eq__,
+        rotation=rotation_wire(),
+    )
+    message_1 = initiator.start()
+    assert deliver(responder, message_1) == []
+    (message_2,) = responder.take_outgoing()
+    (initiator_done,) = deliver(initiator, message_2)
+    (message_3,) = initiator.take_outgoing()
+    (responder_done,) = deliver(responder, message_3)
+    assert isinstance(initiator_done, HandshakeComplete) and isinstance(responder_done, HandshakeComplete)
+    assert initiator_done.peer_node_key == new.public_key.raw and initiator_done.rotation is not None
+    return {
+        "comment": "handshake.json's initiator pins the responder's old key; the responder presents its new "
+        "key (static key below) with rot = rotation.wire_hex; ephemeral keys as in handshake.json",
+        "responder_static_private_hex": NEXT_STATIC.hex(),
+        "frames_hex": [message_1.hex(), message_2.hex(), message_3.hex()],
+        "handshake_hash_hex": initiator_done.handshake_hash.hex(),
+    }
+
+
 def build() -> dict[str, Any]:
     for role in MEMBERS:  # the vectors are valid at T0, as the file says
         verify_credential(
@@ -359,6 +478,9 @@ def build() -> dict[str, Any]:
         "invite": invite_vector(),
         "revocation": revocation_vector(),
         "invalid_revocations": invalid_revocations(),
+        "rotation": rotation_vector(),
+        "invalid_rotations": invalid_rotations(),
+        "rotated_handshake": rotated_handshake_vector(),
     }
 
 

@@ -12,7 +12,9 @@ SQLite file and keys, and trusts the network authority `X` (a real authority hom
 - `m2` subscribes to the member and `m3` to `m2` (a line away from the hub), `m4` to the hub, and all
   four of hub, `m4`, and `rogue` are linked: the hub and `m4` subscribe to `rogue`, `rogue` to the hub.
   The authority revokes `rogue`, and the revocation is published at the far end of the line (`m3`): it
-  must reach all five other members against and along the subscriptions, and cut `rogue` off everywhere.
+  must reach all five other members against and along the subscriptions, and cut `rogue` off everywhere;
+- then `m2` rotates its key: `m3`, pinned to the old key and linked to nothing else, must follow it, and
+  the old key's records stay valid for the time before the rotation, on every node.
 
 Setup steps that are not under test (credentials of the refused nodes, trusting X on them) call the same
 library functions as the CLI, in-process, to keep the suite fast; the flows under test use the CLI.
@@ -21,6 +23,7 @@ library functions as the CLI, in-process, to keep the suite fast; the flows unde
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from keys.identity import Identity
 from keys.keyfile import NoEncryption, read_key_file
 from lapnode.clock import now_ms
 from lapnode.config import Config
+from lapnode.daemon.subscriber import BACKOFF_MAX
 from lapnode.home import initialise_home, open_home
 from lapnode.membership import authority as authority_home
 from lapnode.membership.node_credential import (
@@ -43,6 +47,8 @@ from lapnode.membership.node_credential import (
 from lapnode.store import Store
 from protocol.armor import armor
 from protocol.credential import FILE_LABEL, issue_credential
+from protocol.envelope import RecordId
+from tests.factories import make_record
 from tests.integration.federation import (
     NETWORK,
     WAIT_S,
@@ -214,7 +220,9 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
 
 
 def connected(node: NodeProcess, peer: NodeProcess) -> bool:
-    return node.peer_status(peer)["connected"] is True
+    """Whether `node`'s subscription to `peer` (under the peer's current key) is connected."""
+    peers: list[dict[str, object]] = node._report()["peers"]  # type: ignore[assignment]
+    return any(p["node_id"] == peer.node_id and p["connected"] is True for p in peers)
 
 
 def test_joining_by_token_takes_two_commands_and_the_credential_decides_what_arrives(
@@ -366,3 +374,51 @@ def test_a_revocation_reaches_five_nodes_and_cuts_the_member_off(federation: Fed
     assert [(s["type"], s["node_id"], s["reason"]) for s in listed] == [
         ("revocation", f.rogue.node_id, "key compromised")
     ]
+
+
+# --- key rotation ---------------------------------------------------------------------------------------
+
+
+def rotations(node: NodeProcess) -> int:
+    return int(node._sql("SELECT COUNT(*) FROM statements WHERE kind = 'rotate'")[0][0])
+
+
+def test_a_rotated_key_is_followed_and_the_old_keys_records_stay_valid(federation: Federation) -> None:
+    f = federation
+    m2, m3, hub = f.m2, f.m3, f.hub
+    wait_until(lambda: connected(m3, m2), timeout=WAIT_S, what="m3 to follow m2")
+    before = m2.publish("--tlp", "clear", title="Signed with m2's old key")
+    m3.wait_for(before)
+    old_identity, old_id = read_key_file(m2.home / "identity.key", None), m2.node_id
+
+    # The member rotates (daemon stopped), the secretariat issues for the new id, the member installs.
+    assert m2.stop() == 0
+    out = m2.home.parent / "m2.rotation"
+    rotated = m2.run("key", "rotate", "--out", str(out)).stdout
+    new_id = rotated.split("new node id: ", 1)[1].split()[0]
+    assert new_id != old_id and out.exists()
+    m2.node_id = new_id
+    f.x.credential_directly(m2)  # `authority issue` + `credential install`, in-process: less downtime
+    m2.start()
+
+    # m3 pinned the old key and has no other link: it follows the rotation m2 shows in the handshake.
+    # It redials on its own backoff (at most BACKOFF_MAX after m2's downtime), hence the longer wait.
+    wait_until(lambda: connected(m3, m2), timeout=BACKOFF_MAX + WAIT_S, what="m3 to follow m2's new key")
+    assert old_id not in {p["node_id"] for p in m3._report()["peers"]}  # type: ignore[attr-defined]
+    after = m2.publish("--tlp", "clear", title="Signed with m2's new key")
+    m3.wait_for(after)
+    assert flags(m3, before) == []  # the old key's record is as valid as before
+    # The rotation floods like any statement.
+    wait_until(lambda: rotations(hub) == 1, timeout=WAIT_S, what="the hub to hold the rotation")
+
+    # Key validity is judged at the record's creation: the hub, which never had the old key's record,
+    # accepts it now; a record the old key signs after the rotation is refused.
+    (wire,) = m3._sql("SELECT wire FROM records WHERE rid = ?", bytes.fromhex(before))[0]
+    forged = make_record(old_identity, 2, RecordId(bytes.fromhex(before)), network=NETWORK, created=now_ms())
+    bundle = m2.home.parent / "old-key.bundle"
+    lines = [f"lapnode-bundle/1 network={NETWORK} records=2", ""]
+    lines += [base64.b64encode(bytes(wire)).decode(), "", base64.b64encode(forged.wire).decode()]
+    bundle.write_text("\n".join(lines) + "\n")
+    imported = hub.run("bundle", "import", str(bundle), check=False)
+    assert imported.returncode == 1 and "retired by a rotation" in imported.stdout + imported.stderr
+    assert hub.holds(before) and not hub.holds(forged.id.hex())

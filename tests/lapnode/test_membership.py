@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from keys.identity import Identity, public_key_from_node_id
-from keys.keyfile import NoEncryption
+from keys.keyfile import NoEncryption, read_key_file, write_key_file
 from keys.membership import TrustedAuthorities, authority_id
 from lapnode.clock import now_ms
 from lapnode.config import Config, load_config, render_config
@@ -30,13 +30,14 @@ from lapnode.membership.node_credential import (
     trust,
     untrust,
 )
+from lapnode.membership.rotation import RotationResult, next_key_path, rotate_key
 from lapnode.membership.statements import read_statement_file
 from lapnode.store import Peer, Store
 from protocol.armor import armor
 from protocol.credential import FILE_LABEL, CredentialCheck, issue_credential, verify_credential
 from protocol.invite import Invite, encode_invite
-from protocol.statements import issue_revocation
-from tests.factories import identity
+from protocol.statements import issue_revocation, issue_rotation
+from tests.factories import chain, identity
 
 NETWORK = "test-net"
 DAY = 86_400_000
@@ -391,3 +392,71 @@ def test_a_statement_file_is_verified_before_it_is_imported(tmp_path: Path) -> N
         read_statement_file(credential, network=NETWORK, trusted=trusted)
     with pytest.raises(InputError, match="no such file"):
         read_statement_file(tmp_path / "missing", network=NETWORK, trusted=trusted)
+
+
+# --- key rotation ------------------------------------------------------------------------------------
+
+
+def _rotate(home: NodeHome, old: Identity) -> RotationResult:
+    async def action() -> RotationResult:
+        store = await Store.open(home.database_url, network=NETWORK)
+        try:
+            return await rotate_key(home, store, old, NoEncryption(), now_ms=T0)
+        finally:
+            await store.close()
+
+    return asyncio.run(action())
+
+
+T0 = 1_780_000_000_000
+
+
+def test_rotating_replaces_the_key_and_stores_the_statement(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    old = read_key_file(home.key_path, None)
+
+    async def publish_two() -> None:
+        store = await Store.open(home.database_url, network=NETWORK)
+        try:
+            for seq, record in enumerate(chain(old, 2, network=NETWORK), start=1):
+                assert record.header.seq == seq
+                await store.ingest([record.wire])
+        finally:
+            await store.close()
+
+    asyncio.run(publish_two())
+    result = _rotate(home, old)
+    assert not result.resumed and result.rotation.last_seq == 2 and result.rotation.rotated_at == T0
+    assert home.node_id() == result.new.node_id != old.node_id
+    assert read_key_file(home.key_path, None).public_key == result.new.public_key
+    assert not next_key_path(home).exists()
+    assert stat.S_IMODE(home.key_path.stat().st_mode) == 0o600
+
+
+def test_an_interrupted_rotation_is_finished_or_started_over(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    old = read_key_file(home.key_path, None)
+    # A crash after the statement was stored, before the new key replaced the old one:
+    pending = Identity.generate()
+    write_key_file(next_key_path(home), pending, NoEncryption())
+
+    async def store_rotation() -> None:
+        store = await Store.open(home.database_url, network=NETWORK)
+        try:
+            made = issue_rotation(old, pending, network=NETWORK, rotated_at=T0, last_seq=0)
+            await store.statements.add([made], now_ms=T0)
+        finally:
+            await store.close()
+
+    asyncio.run(store_rotation())
+    finished = _rotate(home, old)
+    assert finished.resumed and finished.new.public_key == pending.public_key
+    assert home.node_id() == pending.node_id
+
+    # A crash before the statement was stored: the waiting key is nobody's, and a fresh one is made.
+    current = read_key_file(home.key_path, None)
+    stale = Identity.generate()
+    write_key_file(next_key_path(home), stale, NoEncryption())
+    fresh = _rotate(home, current)
+    assert not fresh.resumed and fresh.new.public_key not in (stale.public_key, current.public_key)
+    assert fresh.rotation.old == current.public_key.raw

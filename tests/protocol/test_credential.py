@@ -29,6 +29,7 @@ from protocol.credential import (
 )
 from protocol.errors import Malformed
 from protocol.session import HandshakeComplete, HandshakeFailed, Session
+from protocol.statements import issue_rotation
 from tests.factories import identity
 from tests.protocol.test_session import ALICE, BOB, MALLORY, NETWORK, Attempt, Node, attempt, secret
 
@@ -286,3 +287,101 @@ def test_replacing_fields_of_a_verified_credential_is_not_possible() -> None:
     with pytest.raises((AttributeError, TypeError)):
         credential.body.org = "forged"  # type: ignore[misc]
     assert replace(credential.body, org="forged").org == "forged"  # a copy, which is not a Credential
+
+
+# --- key rotation in the handshake (§8.8) -----------------------------------------------------------------
+
+BOB_NEXT = Node("bob, rotated")
+
+
+def rotation_of_bob(old: Node = BOB, new: Node = BOB_NEXT) -> bytes:
+    return issue_rotation(old.identity, new.identity, network=NETWORK, rotated_at=T0, last_seq=3).wire
+
+
+def rotated_responder(
+    *, rotation: bytes | None, strict: bool = False, revoked: frozenset[bytes] = frozenset()
+) -> Session:
+    return Session.responder(
+        identity=BOB_NEXT.identity,
+        network=NETWORK,
+        static_private=BOB_NEXT.static,
+        ephemeral_private=secret("ephemeral/rotated-responder"),
+        is_allowed=lambda key: True,
+        credential=issue(BOB_NEXT) if strict else None,
+        credential_check=CredentialCheck(TRUSTED, T0, revoked) if strict else None,
+        rotation=rotation,
+    )
+
+
+def pinned_initiator(*, strict: bool = False, revoked: frozenset[bytes] = frozenset()) -> Session:
+    return Session.initiator(
+        identity=ALICE.identity,
+        network=NETWORK,
+        static_private=ALICE.static,
+        ephemeral_private=secret("ephemeral/pinned-initiator"),
+        responder_node_key=BOB.key,  # still the old key
+        credential=issue() if strict else None,
+        credential_check=CredentialCheck(TRUSTED, T0, revoked) if strict else None,
+    )
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_an_initiator_pinned_to_the_old_key_follows_the_rotation(strict: bool) -> None:
+    result = attempt(
+        pinned_initiator(strict=strict), rotated_responder(rotation=rotation_of_bob(), strict=strict)
+    )
+    done = completed(result, "initiator")
+    assert done.peer_node_key == BOB_NEXT.key
+    assert done.rotation is not None and done.rotation.old == BOB.key
+    assert completed(result, "responder").rotation is None
+
+
+def test_without_the_rotation_the_new_key_is_an_impostor() -> None:
+    result = attempt(pinned_initiator(), rotated_responder(rotation=None))
+    assert "not the pinned" in result.errors["initiator"].detail
+
+
+@pytest.mark.parametrize(
+    ("rotation", "detail"),
+    [
+        (lambda: rotation_of_bob(old=MALLORY), "not the pinned"),  # a rotation, but of another key
+        (lambda: rotation_of_bob(new=MALLORY), "not into the key it presented"),
+        (lambda: b"not a rotation", "StatementError"),
+        (lambda: bytes(600), "rotation must be 1 to 512 bytes"),
+    ],
+)
+def test_a_rotation_that_does_not_fit_is_refused(rotation: object, detail: str) -> None:
+    assert callable(rotation)
+    wire = rotation()
+    if len(wire) > 512:
+        responder = rotated_responder(rotation=None)
+        responder._handshake._rotation = wire  # type: ignore[union-attr]  # what a misbehaving peer sends
+    else:
+        responder = rotated_responder(rotation=wire)
+    error = attempt(pinned_initiator(), responder).errors["initiator"]
+    assert isinstance(error, HandshakeFailed) and detail in error.detail
+
+
+def test_a_rotation_from_a_revoked_key_is_not_followed() -> None:
+    result = attempt(
+        pinned_initiator(strict=True, revoked=frozenset({BOB.key})),
+        rotated_responder(rotation=rotation_of_bob(), strict=True),
+    )
+    assert "rotated from a revoked key" in result.errors["initiator"].detail
+
+
+def test_a_legacy_responder_admits_a_rotated_initiator_it_knew_by_the_old_key() -> None:
+    rotated_alice = Node("alice, rotated")
+    rotation = issue_rotation(
+        ALICE.identity, rotated_alice.identity, network=NETWORK, rotated_at=T0, last_seq=0
+    )
+    first = Session.initiator(
+        identity=rotated_alice.identity,
+        network=NETWORK,
+        static_private=rotated_alice.static,
+        ephemeral_private=secret("ephemeral/rotated-alice"),
+        responder_node_key=BOB.key,
+        rotation=rotation.wire,
+    )
+    done = completed(attempt(first, legacy_responder()), "responder")  # it admits only ALICE's old key
+    assert done.peer_node_key == rotated_alice.key and done.rotation == rotation

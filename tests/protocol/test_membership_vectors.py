@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from keys.identity import Identity, PublicKey
-from keys.membership import CREDENTIAL_DOMAIN, REVOCATION_DOMAIN, TrustedAuthorities, authority_id
+from keys.membership import (
+    CREDENTIAL_DOMAIN,
+    REVOCATION_DOMAIN,
+    ROTATION_DOMAIN,
+    TrustedAuthorities,
+    authority_id,
+)
 from protocol import credential as credential_module
 from protocol import statements as statements_module
 from protocol.armor import dearmor
@@ -26,7 +32,14 @@ from protocol.credential import (
 )
 from protocol.invite import decode_invite
 from protocol.session import HandshakeComplete, Session
-from protocol.statements import REVOCATION_FILE_LABEL, issue_revocation, verify_statement
+from protocol.statements import (
+    REVOCATION_FILE_LABEL,
+    ROTATION_FILE_LABEL,
+    issue_revocation,
+    issue_rotation,
+    verify_rotation,
+    verify_statement,
+)
 from protocol.vectors import generate_membership
 from tests.protocol.test_session import drain
 
@@ -158,3 +171,51 @@ def test_invalid_revocations_are_refused_for_their_rule(vector: dict[str, Any]) 
         verify_statement(
             h(vector["wire_hex"]), network=NETWORK, trusted=TrustedAuthorities([authority().public_key])
         )
+
+
+def test_the_rotation_rebuilds_byte_for_byte() -> None:
+    vector = VECTORS["rotation"]
+    old = Identity.from_seed(h(HANDSHAKE["responder"]["identity_seed_hex"]))
+    new = Identity.from_seed(h(vector["new_seed_hex"]))
+    made = issue_rotation(
+        old, new, network=NETWORK, rotated_at=vector["inputs"]["at"], last_seq=vector["inputs"]["seq"]
+    )
+    assert made.wire.hex() == vector["wire_hex"] and made.id.hex() == vector["id_hex"]
+    assert (made.old_node_id, made.new_node_id) == (vector["old_node_id"], vector["new_node_id"])
+    assert h(vector["signed_bytes_hex"]) == ROTATION_DOMAIN + signed_message(NETWORK, h(vector["body_hex"]))
+    assert dearmor(ROTATION_FILE_LABEL, vector["file"].encode()) == made.wire
+    assert verify_rotation(made.wire, network=NETWORK) == made
+
+
+@pytest.mark.parametrize("vector", VECTORS["invalid_rotations"], ids=lambda v: v["name"])
+def test_invalid_rotations_are_refused_for_their_rule(vector: dict[str, Any]) -> None:
+    error = getattr(statements_module, vector["error"])
+    with pytest.raises(error):
+        verify_statement(h(vector["wire_hex"]), network=NETWORK, trusted=TrustedAuthorities())
+
+
+def test_the_rotated_handshake_rebuilds_frame_for_frame() -> None:
+    vector = VECTORS["rotated_handshake"]
+    first = Session.initiator(
+        identity=Identity.from_seed(h(HANDSHAKE["initiator"]["identity_seed_hex"])),
+        network=NETWORK,
+        static_private=h(HANDSHAKE["initiator"]["static_private_hex"]),
+        ephemeral_private=h(HANDSHAKE["initiator"]["ephemeral_private_hex"]),
+        responder_node_key=member_key("responder"),
+    )
+    second = Session.responder(
+        identity=Identity.from_seed(h(VECTORS["rotation"]["new_seed_hex"])),
+        network=NETWORK,
+        static_private=h(vector["responder_static_private_hex"]),
+        ephemeral_private=h(HANDSHAKE["responder"]["ephemeral_private_hex"]),
+        is_allowed=member_key("initiator").__eq__,
+        rotation=h(VECTORS["rotation"]["wire_hex"]),
+    )
+    frames = [h(frame) for frame in vector["frames_hex"]]
+    assert first.start() == frames[0]
+    assert drain(second, frames[0]) == []
+    assert second.take_outgoing() == [frames[1]]
+    (done,) = drain(first, frames[1])
+    assert first.take_outgoing() == [frames[2]]
+    assert isinstance(done, HandshakeComplete) and done.handshake_hash.hex() == vector["handshake_hash_hex"]
+    assert done.rotation is not None and done.rotation.wire.hex() == VECTORS["rotation"]["wire_hex"]

@@ -1,20 +1,24 @@
-"""protocol/statements.py: revocations are issued, verified and refused for every rule of SPEC §8.7."""
+"""protocol/statements.py: revocations and rotations are issued, verified and refused for every rule of
+SPEC §8.7 and §8.8."""
 
 from __future__ import annotations
 
 import pytest
 
-from keys.membership import CREDENTIAL_DOMAIN, REVOCATION_DOMAIN, TrustedAuthorities
+from keys.membership import CREDENTIAL_DOMAIN, REVOCATION_DOMAIN, ROTATION_DOMAIN, TrustedAuthorities
 from protocol import codec
 from protocol.credential import signed_message
 from protocol.statements import (
     MAX_STATEMENT_SIZE,
     Revocation,
+    Rotation,
     StatementError,
     UntrustedStatement,
     digest,
     issue_revocation,
+    issue_rotation,
     statement_id,
+    verify_rotation,
     verify_statement,
 )
 from tests.factories import identity
@@ -118,3 +122,86 @@ def test_the_digest_is_of_the_set() -> None:
     ids = [statement_id(revoke(reason=f"reason {n}").wire) for n in range(3)]
     assert digest(ids) == digest(reversed(ids)) != digest(ids[:2])
     assert len(digest([])) == 32
+
+
+# --- rotations (§8.8) ------------------------------------------------------------------------------------
+
+OLD, NEW = identity("old key"), identity("new key")
+
+
+def rotate(**changes: object) -> Rotation:
+    values: dict[str, object] = {"network": NETWORK, "rotated_at": T0, "last_seq": 4}
+    values.update(changes)
+    return issue_rotation(OLD, NEW, **values)  # type: ignore[arg-type]
+
+
+def forged_rotation(
+    *, old_signer: object = OLD, new_signer: object = NEW, network: str = NETWORK, **body: object
+) -> bytes:
+    fields: dict[str, object] = {
+        "v": 1, "t": "rotate", "net": NETWORK, "old": OLD.public_key.raw, "new": NEW.public_key.raw,
+        "at": T0, "seq": 4,
+    }  # fmt: skip
+    fields.update(body)
+    body_bytes = codec.encode({k: v for k, v in fields.items() if v is not None})
+    message = signed_message(network, body_bytes)
+    return codec.encode(
+        {
+            "b": body_bytes,
+            "n": new_signer.sign(ROTATION_DOMAIN, message),  # type: ignore[attr-defined]
+            "s": old_signer.sign(ROTATION_DOMAIN, message),  # type: ignore[attr-defined]
+        }
+    )
+
+
+def test_a_rotation_is_signed_by_both_keys_and_needs_no_authority() -> None:
+    made = rotate()
+    assert (made.old, made.new, made.last_seq, made.rotated_at) == (
+        OLD.public_key.raw,
+        NEW.public_key.raw,
+        4,
+        T0,
+    )
+    assert (made.old_node_id, made.new_node_id) == (OLD.node_id, NEW.node_id)
+    for trusted in (TRUSTED, TrustedAuthorities()):  # legacy nodes follow rotations too
+        assert verify_statement(made.wire, network=NETWORK, trusted=trusted) == made
+    assert verify_rotation(made.wire, network=NETWORK) == made
+    assert forged_rotation() == made.wire
+
+
+def test_a_rotation_limits_the_old_keys_records_by_time_and_sequence() -> None:
+    made = rotate()
+    assert made.allows(4, T0) and made.allows(1, T0 - 1)
+    assert not made.allows(5, T0 - 1)  # past the last sequence number handed over
+    assert not made.allows(3, T0 + 1)  # made after the rotation
+    assert not rotate(last_seq=0).allows(1, 0)  # a key that never published hands nothing over
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (lambda: forged_rotation(old_signer=STRANGER), "old key's signature"),
+        (lambda: forged_rotation(new_signer=STRANGER), "new key's signature"),
+        (lambda: forged_rotation(new_signer=OLD, new=OLD.public_key.raw), "must change the key"),
+        (lambda: forged_rotation(seq=-1), "seq"),
+        (lambda: forged_rotation(seq=True), "seq"),
+        (lambda: forged_rotation(seq=None), "exactly the fields"),
+        (lambda: forged_rotation(at=2**53), "not a valid time"),
+        (lambda: forged_rotation(old=b"short"), "32-byte key"),
+        (lambda: forged_rotation(net="other-net", network="other-net"), "network 'other-net'"),
+        (lambda: forged_rotation(network="other-net"), "signature"),
+        (
+            lambda: codec.encode({"b": codec.decode(forged_rotation(), max_size=2048)["b"], "s": bytes(64)}),
+            "two 64-byte",
+        ),
+    ],
+)
+def test_every_rotation_rule_refuses(wire: object, message: str) -> None:
+    assert callable(wire)
+    with pytest.raises(StatementError, match=message):
+        verify_statement(wire(), network=NETWORK, trusted=TRUSTED)
+
+
+def test_verify_rotation_refuses_other_statements() -> None:
+    with pytest.raises(StatementError, match="not a key rotation"):
+        verify_rotation(revoke().wire, network=NETWORK)
