@@ -98,6 +98,8 @@ class Channel:
         self.credential: Credential | None = done.credential
         # The peer's key rotation it showed in the handshake, verified (SPEC §8.8); stored by the caller.
         self.rotation: Rotation | None = done.rotation
+        # Whether the peer has sent its membership digest (once per session, SPEC §8.7).
+        self.peer_sent_digest = False
         self._limit = _RateLimit(MAX_MESSAGES_PER_S, MESSAGE_BURST)
         self._sending = asyncio.Lock()
         self.bytes_in = 0

@@ -83,6 +83,10 @@ class MembershipGossip:
 
     async def handle(self, channel: Channel, message: MembershipDigest | MembershipStatements) -> None:
         if isinstance(message, MembershipDigest):
+            # Once per session (SPEC §8.7): each answer may be every statement we hold.
+            if channel.peer_sent_digest:
+                raise ChannelClosed("peer sent its membership digest twice", misbehaved=True)
+            channel.peer_sent_digest = True
             ids = await self._node.store.statements.ids()
             if message.digest != digest(ids):
                 await self._send_all(channel)
@@ -110,8 +114,13 @@ class MembershipGossip:
         return verify_statement(raw, network=self._node.network, trusted=self._node.membership.trusted)
 
     async def _receive(self, channel: Channel, items: Sequence[bytes]) -> None:
+        # Copies of what we hold are the common case (every peer sends everything on a digest mismatch):
+        # skip them before paying for their signatures.
+        held = await self._node.store.statements.known([statement_id(raw) for raw in items])
         verified: list[Statement] = []
         for raw in items:
+            if statement_id(raw) in held:
+                continue
             try:
                 verified.append(self._verify(raw))
             except UntrustedStatement:

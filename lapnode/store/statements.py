@@ -160,6 +160,18 @@ class StatementBook:
                     await move_pin(conn, old, _final_key(old, chain))
         return fresh
 
+    async def known(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of these statement ids are held (to skip verifying copies of what we have)."""
+        found: set[bytes] = set()
+        wanted = sorted(set(ids))
+        async with self._engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    select(statements.c.sid).where(statements.c.sid.in_(wanted[start : start + _CHUNK]))
+                )
+                found.update(row.sid for row in rows)
+        return found
+
     async def head(self) -> int:
         async with self._engine.connect() as conn:
             return int((await conn.execute(select(func.coalesce(func.max(statements.c.id), 0)))).scalar_one())
