@@ -39,3 +39,11 @@ class PassphraseRequired(KeyFileError):
 
 class KeyAgreementError(CryptoError):
     """An X25519 key cannot be used: not a valid Ed25519 node key, or a low-order point (all-zero secret)."""
+
+
+class InvalidAuthorityId(CryptoError):
+    """The text is not an authority id: wrong prefix, wrong length, or a typo caught by the checksum."""
+
+
+class UntrustedAuthority(CryptoError):
+    """The statement is signed by an authority this node does not trust."""

@@ -26,7 +26,7 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.utils
 
-from keys.errors import BadSignature, InvalidNodeId
+from keys.errors import BadSignature, CryptoError, InvalidNodeId
 from keys.x25519 import x25519_shared_secret
 
 NodeId = NewType("NodeId", str)
@@ -45,11 +45,43 @@ _MAX_SHOWN = 70
 _SIGNATURE_DOES_NOT_VERIFY = "signature does not verify"
 
 
-def _invalid(text: object, reason: str) -> InvalidNodeId:
+def _invalid(text: object, what: str, reason: str, error: type[CryptoError]) -> CryptoError:
     shown = repr(text)
     if len(shown) > _MAX_SHOWN:
         shown = shown[: _MAX_SHOWN - 3] + "..."
-    return InvalidNodeId(f"{shown} is not a valid node id: {reason}")
+    return error(f"{shown} is not a valid {what}: {reason}")
+
+
+def key_to_text(hrp: str, raw: bytes) -> str:
+    """The bech32 text of a 32-byte key under a human-readable part (``lap`` for node ids, §1)."""
+    words = bech32.convertbits(raw, 8, 5, True)
+    assert words is not None  # only 5-to-8 conversion without padding can fail
+    return str(bech32.bech32_encode(hrp, words))
+
+
+def key_from_text(text: str, *, hrp: str, what: str, error: type[CryptoError]) -> bytes:
+    """Decode bech32 key text with the given human-readable part to 32 bytes, or raise ``error``.
+
+    The rules of Rule 1 apply to every kind of key text (node ids, authority ids): checksum, exact
+    length, no leftover bits, one case.
+    """
+    if not isinstance(text, str):
+        raise _invalid(text, what, f"a {what} is text", error)
+    stripped = text.strip()
+    if len(stripped) > _MAX_BECH32_LENGTH:
+        raise _invalid(text, what, f"longer than {_MAX_BECH32_LENGTH} characters", error)
+    found_hrp, words = bech32.bech32_decode(stripped)
+    if found_hrp is None or words is None:
+        raise _invalid(text, what, "not bech32, or the checksum does not match (a typo?)", error)
+    if found_hrp != hrp:
+        raise _invalid(text, what, f"it must start with {hrp + '1'!r}", error)
+    # pad=False refuses leftover non-zero bits, so exactly one string encodes each key.
+    raw = bech32.convertbits(words, 5, 8, False)
+    if raw is None or len(raw) != PUBLIC_KEY_BYTES:
+        # Length is what stops bech32's known weakness: a 'q' inserted or deleted just before a final 'p'
+        # keeps the checksum valid, but changes the number of data characters.
+        raise _invalid(text, what, f"it does not hold a {PUBLIC_KEY_BYTES}-byte key", error)
+    return bytes(raw)
 
 
 def node_id_from_public_key(raw: bytes) -> NodeId:
@@ -57,9 +89,7 @@ def node_id_from_public_key(raw: bytes) -> NodeId:
     if not isinstance(raw, bytes) or len(raw) != PUBLIC_KEY_BYTES:
         size = len(raw) if isinstance(raw, bytes) else type(raw).__name__
         raise InvalidNodeId(f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes, got {size}")
-    words = bech32.convertbits(raw, 8, 5, True)
-    assert words is not None  # only 5-to-8 conversion without padding can fail
-    return NodeId(bech32.bech32_encode(NODE_ID_HRP, words))
+    return NodeId(key_to_text(NODE_ID_HRP, raw))
 
 
 def public_key_from_node_id(text: str) -> bytes:
@@ -68,23 +98,7 @@ def public_key_from_node_id(text: str) -> bytes:
     Surrounding whitespace is ignored and an all-uppercase id is accepted (it is what a QR code carries);
     mixed case is rejected, as BIP-173 requires.
     """
-    if not isinstance(text, str):
-        raise _invalid(text, "a node id is text")
-    stripped = text.strip()
-    if len(stripped) > _MAX_BECH32_LENGTH:
-        raise _invalid(text, f"longer than {_MAX_BECH32_LENGTH} characters")
-    hrp, words = bech32.bech32_decode(stripped)
-    if hrp is None or words is None:
-        raise _invalid(text, "not bech32, or the checksum does not match (a typo?)")
-    if hrp != NODE_ID_HRP:
-        raise _invalid(text, f"it must start with {NODE_ID_HRP + '1'!r}")
-    # pad=False refuses leftover non-zero bits, so exactly one string encodes each key.
-    raw = bech32.convertbits(words, 5, 8, False)
-    if raw is None or len(raw) != PUBLIC_KEY_BYTES:
-        # Length is what stops bech32's known weakness: a 'q' inserted or deleted just before a final 'p'
-        # keeps the checksum valid, but changes the number of data characters.
-        raise _invalid(text, f"it does not hold a {PUBLIC_KEY_BYTES}-byte key")
-    return bytes(raw)
+    return key_from_text(text, hrp=NODE_ID_HRP, what="node id", error=InvalidNodeId)
 
 
 def parse_node_id(text: str) -> NodeId:

@@ -5,9 +5,13 @@ Rule 1: a `Config` is always valid. It is built only by `Config.create` (from `l
 errors as a mistyped flag.
 Rule 2: unknown settings are an error, not ignored: a typo such as `jurisdicton = "NL"` must not silently
 fall back to something else.
-Rule 3: the file is written by hand (it is six lines; no TOML writer dependency) with mode 0600, because
+Rule 3: the file is written by hand (it is a few lines; no TOML writer dependency) with mode 0600, because
 a PostgreSQL URL in it may carry a password. Strings are written as JSON strings, which are valid TOML
-basic strings; `render_config` output is checked to round-trip through `tomllib` in the tests.
+basic strings, and the one list (`authorities`) as a JSON array of them, a valid TOML array;
+`render_config` output is checked to round-trip through `tomllib` in the tests.
+Rule 4: `authorities` lists the network authorities this node trusts (protocol/SPEC.md §8). Empty means
+legacy mode: peers are admitted by the operator's pins alone. Changing it rewrites the whole file
+(`update_config`, atomically), so comments an operator added by hand are not kept.
 """
 
 from __future__ import annotations
@@ -16,18 +20,22 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from keys.errors import InvalidAuthorityId
+from keys.membership import authority_id, parse_authority_id
 from lapnode.errors import ConfigError, InputError
+from lapnode.files import write_private_file
 from protocol.kinds.codes import COUNTRY_CODES, country_hint
 from protocol.scope import CATEGORIES
 
 DEFAULT_LISTEN: Final = "127.0.0.1:7450"
 DEFAULT_NETWORK: Final = "ucenet"
 DATABASE_SCHEMES: Final = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
-_SETTINGS: Final = ("org", "jurisdiction", "category", "network", "listen", "database")
+_SETTINGS: Final = ("org", "jurisdiction", "category", "network", "listen", "database", "authorities")
 _REQUIRED: Final = frozenset({"org", "jurisdiction", "category"})
 _MAX_ORG_LENGTH: Final = 200
 _NETWORK = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -44,6 +52,8 @@ class Config:
     network: str = DEFAULT_NETWORK
     listen: str = DEFAULT_LISTEN
     database: str | None = None
+    # Authority ids (`lapauth1...`), canonical, sorted and distinct; empty is legacy mode (Rule 4).
+    authorities: tuple[str, ...] = ()
 
     @classmethod
     def create(
@@ -55,6 +65,7 @@ class Config:
         network: str = DEFAULT_NETWORK,
         listen: str = DEFAULT_LISTEN,
         database: str | None = None,
+        authorities: Iterable[str] = (),
     ) -> Config:
         return cls(
             org=check_org(org),
@@ -63,7 +74,11 @@ class Config:
             network=check_network(network),
             listen=check_listen(listen),
             database=check_database_url(database) if database is not None else None,
+            authorities=check_authorities(authorities),
         )
+
+    def with_authorities(self, authorities: Iterable[str]) -> Config:
+        return replace(self, authorities=check_authorities(authorities))
 
     def database_url(self, home: Path) -> str:
         """The configured URL, or the default: SQLite (aiosqlite) in `store.sqlite` under the home."""
@@ -113,6 +128,17 @@ def check_listen(text: str) -> str:
     return text.strip()
 
 
+def check_authorities(ids: Iterable[str]) -> tuple[str, ...]:
+    """Authority ids in their canonical text form, sorted, without duplicates; a typo is an error."""
+    canonical = set()
+    for text in ids:
+        try:
+            canonical.add(authority_id(parse_authority_id(text)))
+        except InvalidAuthorityId as exc:
+            raise InputError(f"authorities: {exc}") from None
+    return tuple(sorted(canonical))
+
+
 def check_database_url(text: str) -> str:
     url = text.strip()
     if not url.startswith(DATABASE_SCHEMES):
@@ -151,12 +177,17 @@ def _config_from_document(path: Path, document: dict[str, object]) -> Config:
     if missing:
         raise ConfigError(f"{path}: setting {missing[0]!r} is missing")
     values: dict[str, str] = {}
+    authorities = document.get("authorities", [])
+    if not (isinstance(authorities, list) and all(isinstance(a, str) for a in authorities)):
+        raise ConfigError(f"{path}: setting 'authorities' must be a list of authority ids in quotes")
     for name, value in document.items():
+        if name == "authorities":
+            continue
         if not isinstance(value, str):
             raise ConfigError(f"{path}: setting {name!r} must be a string in quotes")
         values[name] = value
     try:
-        return Config.create(**values)
+        return Config.create(**values, authorities=authorities)
     except InputError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -164,11 +195,16 @@ def _config_from_document(path: Path, document: dict[str, object]) -> Config:
 def render_config(config: Config) -> str:
     lines = [
         "# lapnode node configuration, written by `lapnode init`.",
-        "# All settings are strings. See docs/operator-guide.md.",
+        "# All settings are strings (authorities: a list of them). See docs/operator-guide.md.",
     ]
     for name in _SETTINGS:
         value = getattr(config, name)
-        if value is None:
+        if name == "authorities":
+            if not value:
+                lines.append('# authorities = ["lapauth1..."]  (none: legacy mode, peers pinned by hand)')
+            else:
+                lines.append(f"authorities = {json.dumps(list(value))}")
+        elif value is None:
             lines.append(f"# {name} = ...  (default: store.sqlite in this home)")
         else:
             lines.append(f"{name} = {json.dumps(value)}")
@@ -188,3 +224,10 @@ def write_config(path: Path, config: Config) -> None:
         file.write(data)
         file.flush()
         os.fsync(file.fileno())
+
+
+def update_config(path: Path, config: Config) -> None:
+    """Replace an existing config.toml atomically (mode 0600): a crash leaves the old file or the new."""
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist; run `lapnode init` first")
+    write_private_file(path, render_config(config).encode("utf-8"), overwrite=True)

@@ -6,7 +6,8 @@ subprocess (`python -m lapnode.cli.main`), so the demo exercises exactly what op
 Rule 1: the demo touches nothing outside its temporary directory and removes it at the end, even when a
 step fails; it exits 0 only if every step succeeded.
 Rule 2: the tour is a list of steps over `Node` objects (one home each), so later issues can add nodes
-and steps (peering, gossip, scope enforcement) without restructuring it.
+and steps (peering, gossip, scope enforcement) without restructuring it. The secretariat is a `Node` too:
+its commands only use its authority home (`--authority-home secretariat`, inside the work directory).
 """
 
 from __future__ import annotations
@@ -241,24 +242,39 @@ FEDERATION: Final = (
 )
 
 
+def step_authority(tour: Tour) -> None:
+    """The secretariat creates the network's authority; OPTA trusts it and installs its credential."""
+    secretariat = tour.node("secretariat")
+    secretariat.run("authority", "init", "--authority-home", "secretariat", "--no-passphrase")
+    _credential(tour, "opta", "OPTA", "NL", "enforcement")
+
+
+def _credential(tour: Tour, name: str, org: str, country: str, category: str) -> None:
+    """The secretariat issues a credential for a node; the node trusts the authority and installs it."""
+    node_id = json.loads(tour.node(name).run_quietly("id", "--json"))["node_id"]
+    authority_id = (tour.workdir / "secretariat" / "authority.id").read_text().strip()
+    tour.node("secretariat").run(
+        "authority", "issue", node_id, "--authority-home", "secretariat", "--org", org, "--category",
+        category, "--jurisdiction", country, "--valid-days", "365", "--out", f"{name}.credential",
+    )  # fmt: skip
+    tour.node(name).run("credential", "install", f"{name}.credential", "--authority", authority_id)
+
+
 def step_federation(tour: Tour) -> None:
-    """Two more nodes; ACMA subscribes to OPTA, FTC to ACMA, so OPTA's records reach FTC through ACMA."""
+    """Two more members join with a credential and an invite: ACMA through OPTA, FTC through ACMA.
+
+    Nobody pins anything: each peer's category and country come from its credential."""
     for name, org, country, category in FEDERATION[1:]:
         tour.node(name).run(
             "init", "--org", org, "--jurisdiction", country, "--category", category,
             "--listen", f"127.0.0.1:{tour.port(name)}", "--no-passphrase",
         )  # fmt: skip
+        _credential(tour, name, org, country, category)
     ids = {name: json.loads(tour.node(name).run("id", "--json").stdout)["node_id"] for name, *_ in FEDERATION}
     tour.ids.update(ids)
-    attributes = {name: (country, category) for name, _, country, category in FEDERATION}
-    for subscriber, publisher in (("acma", "opta"), ("ftc", "acma")):
-        for here, there in ((subscriber, publisher), (publisher, subscriber)):
-            country, category = attributes[there]
-            tour.node(here).run(
-                "peer", "add", ids[there], f"127.0.0.1:{tour.port(there)}", "--name", there,
-                "--category", category, "--jurisdiction", country,
-            )  # fmt: skip
-        tour.node(subscriber).run("subscribe", ids[publisher])
+    for joiner, inviter in (("acma", "opta"), ("ftc", "acma")):
+        token = tour.node(inviter).run("invite").stdout.strip()
+        tour.node(joiner).run("join", token, "--name", inviter)
     # OPTA's national-law rules, read by its daemon at start (docs/policy.md).
     tour.write("opta/policy.toml", OPTA_POLICY)
     tour.node("opta").run("policy", "check")
@@ -392,7 +408,8 @@ STEPS: Final[list[tuple[str, Callable[[Tour], None]]]] = [
     ("Publish a trend indicator", step_publish_trend),
     ("See what the node holds", step_query),
     ("Export the public records to a bundle file and verify it", step_bundle),
-    ("Build a three-node federation: OPTA (NL) -> ACMA (AU) -> FTC (US)", step_federation),
+    ("The secretariat creates the network authority and admits OPTA with a credential", step_authority),
+    ("ACMA (AU) and FTC (US) join with credentials and invites: OPTA -> ACMA -> FTC", step_federation),
     ("Publish on OPTA while the daemons run; watch it travel to FTC through ACMA", step_gossip),
     ("Scope is signed by the author and enforced at every hop", step_scope),
     ("National-law rules: a redacted delivery and a withheld one, explained", step_local_rules),

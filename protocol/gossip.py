@@ -9,6 +9,9 @@ Rule 3: relay bookkeeping (hops) travels beside the record, outside the author's
 takes the record's scope only from the signed header and the hop count only as an upper bound check.
 Rule 4: every message is a canonical map with a type tag `t`; unknown types and fields are refused.
 Messages are bounded: at most MAX_BATCH_RECORDS records and MAX_MESSAGE_SIZE bytes.
+Rule 5: membership statements (SPEC §8.7) travel beside the feed, in both directions: each side says what
+it holds (`mem-have`, a digest) once the feed is set up, and sends statements (`mem`) whenever the other
+may lack them. They are not records and no policy applies to them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from protocol.envelope import MAX_RECORD_SIZE
 from protocol.errors import SchemaError
 from protocol.scope import MAX_RELAY_HOPS
 from protocol.session import MAX_MESSAGE
+from protocol.statements import MAX_STATEMENT_SIZE
 
 MAX_MESSAGE_SIZE: Final = MAX_MESSAGE  # one reassembled session payload (SPEC §6.3)
 MAX_BATCH_RECORDS: Final = 512
@@ -31,6 +35,9 @@ MAX_VECTOR_AUTHORS: Final = 4096
 MAX_RANGES_PER_AUTHOR: Final = 64
 MAX_KINDS: Final = 32
 MAX_POSITION: Final = 2**63 - 1
+MAX_STATEMENTS_PER_MESSAGE: Final = 256
+MAX_STATEMENT_BYTES: Final = MAX_STATEMENT_SIZE
+DIGEST_BYTES: Final = 32
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -82,7 +89,21 @@ class Unsubscribe:
     pass
 
 
-Message = Subscribe | Batch | Ack | CaughtUp | Unsubscribe
+@dataclass(frozen=True, slots=True)
+class MembershipDigest:
+    """Either side → the other: the digest of the membership statements I hold (SPEC §8.7)."""
+
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipStatements:
+    """Either side → the other: membership statements (wire bytes, unverified) you may not hold."""
+
+    items: tuple[bytes, ...]
+
+
+Message = Subscribe | Batch | Ack | CaughtUp | Unsubscribe | MembershipDigest | MembershipStatements
 
 
 def encode_message(message: Message) -> bytes:
@@ -133,6 +154,10 @@ def _to_wire(message: Message) -> dict[str, Value]:
         return {"t": "ack", "upto": message.upto}
     if isinstance(message, CaughtUp):
         return {"t": "idle", "upto": message.upto}
+    if isinstance(message, MembershipDigest):
+        return {"t": "mem-have", "digest": message.digest}
+    if isinstance(message, MembershipStatements):
+        return {"t": "mem", "items": list(message.items)}
     return {"t": "unsub"}
 
 
@@ -219,10 +244,30 @@ def _parse_unsubscribe(value: Mapping[str, Value]) -> Unsubscribe:
     return Unsubscribe()
 
 
+def _parse_membership_digest(value: Mapping[str, Value]) -> MembershipDigest:
+    _fields(value, "digest")
+    digest = value["digest"]
+    if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
+        raise SchemaError(f"mem-have.digest must be {DIGEST_BYTES} bytes")
+    return MembershipDigest(digest)
+
+
+def _parse_membership_statements(value: Mapping[str, Value]) -> MembershipStatements:
+    _fields(value, "items")
+    items = value["items"]
+    if not (isinstance(items, list) and 0 < len(items) <= MAX_STATEMENTS_PER_MESSAGE):
+        raise SchemaError(f"mem.items must be a list of 1 to {MAX_STATEMENTS_PER_MESSAGE} statements")
+    if not all(type(item) is bytes and 0 < len(item) <= MAX_STATEMENT_BYTES for item in items):
+        raise SchemaError(f"mem.items must be statements of 1 to {MAX_STATEMENT_BYTES} bytes")
+    return MembershipStatements(tuple(items))
+
+
 _PARSERS: Final[Mapping[str, Callable[[Mapping[str, Value]], Message]]] = {
     "sub": _parse_subscribe,
     "batch": _parse_batch,
     "ack": _parse_ack,
     "idle": _parse_caught_up,
     "unsub": _parse_unsubscribe,
+    "mem-have": _parse_membership_digest,
+    "mem": _parse_membership_statements,
 }

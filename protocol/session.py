@@ -28,9 +28,11 @@ from enum import Enum
 from typing import ClassVar, Final, TypeAlias
 
 from keys.identity import Identity, PublicKey
+from protocol.credential import Credential, CredentialCheck
 from protocol.errors import Malformed, ProtocolError
 from protocol.handshake import MAX_HANDSHAKE_MESSAGE, Handshake
 from protocol.noise import MAX_MESSAGE_LEN, MAX_NONCE, TAGLEN, CipherState
+from protocol.statements import Rotation
 
 FRAME_HEADER: Final = 4
 MAX_FRAME: Final = MAX_MESSAGE_LEN  # 65,535 bytes of Noise message after the 4-byte length
@@ -60,9 +62,18 @@ class RemoteProtocolError(ProtocolError):
 
 
 class HandshakeFailed(RemoteProtocolError):
-    """The handshake was refused: bad message, wrong network, impostor, or a peer we do not admit."""
+    """The handshake was refused: bad message, wrong network, impostor, or a peer we do not admit.
+
+    `peer_key` is the peer's node key when its identity binding verified before it was refused (no
+    credential, a refused credential, not admitted): the I/O layer may score that peer. It is None when
+    the refusal came earlier, since the bytes then prove nothing about who sent them.
+    """
 
     public_message: ClassVar[str] = "handshake failed"
+
+    def __init__(self, detail: str, peer_key: bytes | None = None) -> None:
+        super().__init__(detail)
+        self.peer_key = peer_key
 
 
 class Role(Enum):
@@ -119,8 +130,12 @@ class HandshakeComplete:
     peer_node_key: bytes
     # Identifies this session's handshake on both sides (Noise channel binding, §6.1).
     handshake_hash: bytes
-    # Reserved for membership credentials (§6.2): nothing has checked it.
+    # The peer's credential bytes as sent (§6.2); `credential` is set when the session checked them.
     unverified_credential: bytes | None
+    # Verified for `peer_node_key` by the session's CredentialCheck (§8.3); None without one.
+    credential: Credential | None = None
+    # The peer's rotation into `peer_node_key`, verified, if it sent one (§8.8).
+    rotation: Rotation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +206,15 @@ class Session:
         ephemeral_private: bytes,
         responder_node_key: bytes,
         credential: bytes | None = None,
+        credential_check: CredentialCheck | None = None,
+        rotation: bytes | None = None,
     ) -> Session:
         """The dialling side. It must already know the responder's 32-byte node key (pinning, §6.2).
 
         `ephemeral_private` MUST be 32 fresh random bytes for this connection and never used again;
-        `static_private` is this node's X25519 Noise static key.
+        `static_private` is this node's X25519 Noise static key. `credential` is this node's own
+        credential; with `credential_check` the responder must present a valid one (§8.3). `rotation`
+        is this node's latest key rotation, so that a peer pinned to its old key follows it (§8.8).
         """
         handshake = Handshake.initiator(
             identity=identity,
@@ -204,6 +223,8 @@ class Session:
             ephemeral_private=ephemeral_private,
             responder=PublicKey(responder_node_key),
             credential=credential,
+            credential_check=credential_check,
+            rotation=rotation,
         )
         return cls(Role.INITIATOR, handshake)
 
@@ -217,8 +238,11 @@ class Session:
         ephemeral_private: bytes,
         is_allowed: Callable[[bytes], bool],
         credential: bytes | None = None,
+        credential_check: CredentialCheck | None = None,
+        rotation: bytes | None = None,
     ) -> Session:
-        """The accepting side. `is_allowed(node_key)` must return True for a peer to be admitted."""
+        """The accepting side. `is_allowed(node_key)` must return True for a peer to be admitted, and
+        with `credential_check` the initiator must also present a valid credential (§8.3)."""
         handshake = Handshake.responder(
             identity=identity,
             network=network,
@@ -226,6 +250,8 @@ class Session:
             ephemeral_private=ephemeral_private,
             is_allowed=is_allowed,
             credential=credential,
+            credential_check=credential_check,
+            rotation=rotation,
         )
         return cls(Role.RESPONDER, handshake)
 
@@ -354,7 +380,13 @@ class Session:
         self._send, self._receive = ciphers.send, ciphers.receive
         self._peer = peer.node_key
         self._handshake = None  # drop the ephemeral and static private keys with it
-        return HandshakeComplete(peer.node_key.raw, handshake.handshake_hash, peer.unverified_credential)
+        return HandshakeComplete(
+            peer.node_key.raw,
+            handshake.handshake_hash,
+            peer.unverified_credential,
+            peer.credential,
+            peer.rotation,
+        )
 
     def _read_frame(self, sealed: bytes) -> Message | None:
         """Open one transport frame; return the message it completes, or None after a non-final fragment."""
@@ -393,8 +425,13 @@ class Session:
             raise LocalProtocolError(f"{event.value} is not allowed in state {self._state.value}") from None
 
     def _fail(self, cause: ProtocolError) -> RemoteProtocolError:
-        kind = HandshakeFailed if self._state in _HANDSHAKING else RemoteProtocolError
-        self._error = kind(f"{type(cause).__name__}: {cause}")
+        detail = f"{type(cause).__name__}: {cause}"
+        if self._state in _HANDSHAKING:
+            assert self._handshake is not None
+            known = self._handshake.authenticated_peer
+            self._error = HandshakeFailed(detail, known.raw if known is not None else None)
+        else:
+            self._error = RemoteProtocolError(detail)
         self._transition(_Input.FAIL)
         # Forget keys, buffered input and queued events: nothing is ever processed again.
         self._handshake = self._send = self._receive = None
@@ -405,4 +442,6 @@ class Session:
 
     def _repeat_error(self) -> RemoteProtocolError:
         assert self._error is not None
-        return type(self._error)(self._error.detail)
+        if isinstance(self._error, HandshakeFailed):
+            return HandshakeFailed(self._error.detail, self._error.peer_key)
+        return RemoteProtocolError(self._error.detail)

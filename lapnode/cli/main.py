@@ -31,6 +31,7 @@ from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
 from lapnode.cli.draft_commands import drafts_group, import_group
 from lapnode.cli.export_commands import export_group
+from lapnode.cli.membership_commands import authority, credential, invite, join, key, membership
 from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
 from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.policy_commands import policy, quarantine_group
@@ -86,6 +87,12 @@ for _command in (
     taxii_group,
     policy,
     quarantine_group,
+    authority,
+    credential,
+    invite,
+    join,
+    membership,
+    key,
 ):
     cli.add_command(_command)
 cli.add_command(serve_command, name="serve")

@@ -25,6 +25,13 @@ from lapnode.daemon.app import Settings
 from lapnode.daemon.serve import configure_logging, serve
 from lapnode.errors import InputError
 from lapnode.home import NodeHome
+from lapnode.membership.node_credential import (
+    credential_path,
+    credential_report,
+    installed_credential,
+    trusted_authorities,
+)
+from lapnode.membership.statements import fork_alarms
 from lapnode.policy import load_policy
 from lapnode.store import Peer, Store
 from protocol.kinds import KNOWN_KINDS
@@ -64,6 +71,8 @@ def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
         org=config.org,
         category=config.category,
         jurisdiction=config.jurisdiction,
+        trusted=trusted_authorities(config),
+        credential_path=credential_path(node_home),
     )
     asyncio.run(serve(settings, host=host, port=port, admin_host=admin_host, admin_port=admin_port))
 
@@ -74,14 +83,14 @@ def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
 def status(home: Path | None, as_json: bool) -> None:
     """Show this node, its peers, and any alarms."""
     node_home = load_home(home)
-    report = _status_from_daemon(node_home) or run_with_store(node_home, _offline_status(node_home))
+    report = status_from_daemon(node_home) or run_with_store(node_home, _offline_status(node_home))
     if as_json:
         echo_json(report)
     else:
         click.echo(status_text(report))
 
 
-def _status_from_daemon(home: NodeHome) -> dict[str, object] | None:
+def status_from_daemon(home: NodeHome) -> dict[str, object] | None:
     host, port = admin_address(home.config.listen)
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/status", timeout=STATUS_TIMEOUT_S) as answer:
@@ -104,13 +113,22 @@ def _offline_status(home: NodeHome) -> Callable[[Store], Awaitable[dict[str, obj
             }
             for f in await store.frozen_authors()
         ]
+        membership, membership_alarms = credential_report(
+            installed_credential(home),
+            trusted=trusted_authorities(home.config),
+            network=home.config.network,
+            subject=public_key_from_node_id(home.node_id()),
+            now_ms=now_ms(),
+            revoked=await store.revoked_keys(),
+        )
         return {
             "daemon": "not running",
             "node_id": home.node_id(),
             "network": home.config.network,
             "log_head": await store.head(),
+            "membership": membership,
             "peers": peers,
-            "alarms": alarms,
+            "alarms": alarms + membership_alarms + fork_alarms(await store.statements.forks()),
         }
 
     return collect

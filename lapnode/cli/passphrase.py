@@ -1,7 +1,8 @@
 """Where the key file's passphrase comes from, in this order:
 
 1. `--passphrase-file FILE` (its first line; the trailing newline is not part of it),
-2. the environment variable LAPNODE_PASSPHRASE,
+2. the environment variable LAPNODE_PASSPHRASE (LAPNODE_AUTHORITY_PASSPHRASE for an authority's key, so
+   that a secretariat running a node and an authority on one machine never mixes the two up),
 3. an interactive prompt (hidden input, asked twice for a new key), only when stdin is a terminal.
 
 Rule 1: the passphrase is never echoed, logged or put in an error message; it lives as bytes only as long
@@ -29,6 +30,7 @@ from keys.keyfile import NoEncryption, Passphrase, key_file_is_encrypted, read_k
 from lapnode.errors import InputError, PassphraseError
 
 ENV_PASSPHRASE: Final = "LAPNODE_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+ENV_AUTHORITY_PASSPHRASE: Final = "LAPNODE_AUTHORITY_PASSPHRASE"  # noqa: S105 - likewise
 MIN_NEW_PASSPHRASE_CHARS: Final = 8
 _MAX_FILE_BYTES: Final = 4096
 _NO_SOURCE: Final = (
@@ -70,13 +72,13 @@ def read_passphrase_file(path: Path) -> bytes:
         return first_line
 
 
-def _from_non_interactive_source(passphrase_file: Path | None) -> tuple[bytes, str] | None:
+def _from_non_interactive_source(passphrase_file: Path | None, env: str) -> tuple[bytes, str] | None:
     """The passphrase and where it came from (for error messages), or None."""
     if passphrase_file is not None:
         return read_passphrase_file(passphrase_file), f"from --passphrase-file {passphrase_file}"
-    from_env = os.environ.get(ENV_PASSPHRASE)
+    from_env = os.environ.get(env)
     if from_env:
-        return _normalised(from_env), f"from {ENV_PASSPHRASE}"
+        return _normalised(from_env), f"from {env}"
     return None
 
 
@@ -85,14 +87,18 @@ def passphrase_to_unlock(
     *,
     prompt: Prompt = _click_prompt,
     is_terminal: Callable[[], bool] = _stdin_is_terminal,
+    env: str = ENV_PASSPHRASE,
+    what: str = "node key",
 ) -> tuple[bytes, str]:
     """The passphrase to open an existing encrypted key file, and where it came from."""
-    found = _from_non_interactive_source(passphrase_file)
+    found = _from_non_interactive_source(passphrase_file, env)
     if found is not None:
         return found
     if not is_terminal():
-        raise PassphraseError(_NO_SOURCE)
-    return _normalised(prompt("Passphrase for the node key", False)), "as typed"
+        raise PassphraseError(
+            _NO_SOURCE.replace(ENV_PASSPHRASE, env).replace("the key file", f"the {what} file")
+        )
+    return _normalised(prompt(f"Passphrase for the {what}", False)), "as typed"
 
 
 def protection_for_new_key(
@@ -101,20 +107,23 @@ def protection_for_new_key(
     no_passphrase: bool,
     prompt: Prompt = _click_prompt,
     is_terminal: Callable[[], bool] = _stdin_is_terminal,
+    env: str = ENV_PASSPHRASE,
+    what: str = "node key",
 ) -> Passphrase | NoEncryption:
-    """How `lapnode init` protects the new key: a passphrase, or none if explicitly asked."""
+    """How `lapnode init` (or `authority init`, `key rotate`) protects a new key: a passphrase, or none
+    if explicitly asked."""
     if no_passphrase:
         if passphrase_file is not None:
             raise click.UsageError("--no-passphrase and --passphrase-file cannot be used together")
         return NoEncryption()
-    found = _from_non_interactive_source(passphrase_file)
+    found = _from_non_interactive_source(passphrase_file, env)
     if found is not None:
         value = found[0]
     elif is_terminal():
-        value = _normalised(prompt("Passphrase for the new node key", True))
+        value = _normalised(prompt(f"Passphrase for the new {what}", True))
     else:
         raise PassphraseError(
-            "no passphrase for the new key: set LAPNODE_PASSPHRASE, pass --passphrase-file FILE, "
+            f"no passphrase for the new key: set {env}, pass --passphrase-file FILE, "
             "run in a terminal, or pass --no-passphrase (demos and tests only)"
         )
     if len(value.decode("utf-8", "replace")) < MIN_NEW_PASSPHRASE_CHARS:
@@ -125,13 +134,28 @@ def protection_for_new_key(
     return Passphrase(value)
 
 
-def unlock_identity(key_path: Path, passphrase_file: Path | None) -> Identity:
-    """The node's identity; asks for the passphrase only if the key file is encrypted."""
+def unlock_identity(
+    key_path: Path, passphrase_file: Path | None, *, env: str = ENV_PASSPHRASE, what: str = "node key"
+) -> Identity:
+    """The identity in a key file; asks for the passphrase only if the key file is encrypted."""
     if not key_file_is_encrypted(key_path):
         return read_key_file(key_path, None)
-    passphrase, source = passphrase_to_unlock(passphrase_file)
+    passphrase, source = passphrase_to_unlock(passphrase_file, env=env, what=what)
     try:
         return read_key_file(key_path, passphrase)
     except WrongPassphrase as exc:
         # A stale LAPNODE_PASSPHRASE is the usual culprit on a bad day; say where the passphrase came from.
+        raise WrongPassphrase(f"{exc} (passphrase {source})") from None
+
+
+def unlock_for_rotation(
+    key_path: Path, passphrase_file: Path | None
+) -> tuple[Identity, Passphrase | NoEncryption]:
+    """The identity, and the protection its replacement gets: the same passphrase, or none if it had none."""
+    if not key_file_is_encrypted(key_path):
+        return read_key_file(key_path, None), NoEncryption()
+    passphrase, source = passphrase_to_unlock(passphrase_file)
+    try:
+        return read_key_file(key_path, passphrase), Passphrase(passphrase)
+    except WrongPassphrase as exc:
         raise WrongPassphrase(f"{exc} (passphrase {source})") from None

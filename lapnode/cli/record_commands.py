@@ -411,7 +411,7 @@ def query(
         found = [shown for d in disclosures if (shown := d.shown) is not None]
     views = _sealed_views(node_home, passphrase_file, [item.record for item in found])
     if as_json:
-        echo_json([record_document(item.record, item.received_at, views) for item in found])
+        echo_json([record_document(item.record, item.received_at, views, flags=item.flags) for item in found])
     else:
         print_table(found, views)
     if disclosures is not None and audience is not None:
@@ -444,6 +444,6 @@ def show(
         found = shown_or_withheld(disclosures[0], audience)
     views = _sealed_views(node_home, passphrase_file, [found.record])
     if as_json:
-        echo_json(record_document(found.record, found.received_at, views))
+        echo_json(record_document(found.record, found.received_at, views, flags=found.flags))
     else:
-        print_detail(found.record, found.received_at, views)
+        print_detail(found.record, found.received_at, views, flags=found.flags)

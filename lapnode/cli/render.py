@@ -2,7 +2,8 @@
 
 Rule 1: `record_document` is the one JSON form of a record (query --json, show --json, publish --json),
 so scripts see the same shape everywhere. Keys: id, kind, schema, network, author, seq, prev, created,
-created_ms, received, scope, body, redacted, sealed.
+created_ms, received, scope, body, redacted, sealed, flags (what this node knows against the record
+since it stored it, e.g. `author-revoked`).
 Rule 2: record text is remote input; the human forms pass it through `printable` (see common.py).
 Rule 3: a sealed record (SPEC §3.7) shows its opened body only if the caller opened it (a `SealedView`
 from lapnode.sealing); otherwise its body is null and `sealed` says "sealed for N members; not readable
@@ -60,7 +61,11 @@ def _shown_body(record: Record, view: SealedView | None) -> Body | None:
 
 
 def record_document(
-    record: Record, received_at: int | None = None, views: Mapping[RecordId, SealedView] | None = None
+    record: Record,
+    received_at: int | None = None,
+    views: Mapping[RecordId, SealedView] | None = None,
+    *,
+    flags: Sequence[str] = (),
 ) -> dict[str, object]:
     header = record.header
     view = sealed_view(record, views or {})
@@ -81,6 +86,7 @@ def record_document(
         "body": body_to_document(body) if body is not None else None,
         "redacted": sorted(record.redacted),
         "sealed": sealed,
+        "flags": list(flags),
     }
 
 
@@ -98,7 +104,8 @@ def _summary(record: Record, views: Mapping[RecordId, SealedView]) -> str:
 _COLUMNS = ("id", "kind", "author", "seq", "created (UTC)", "tlp", "summary")
 
 
-def _row(record: Record, views: Mapping[RecordId, SealedView]) -> list[str]:
+def _row(record: Record, views: Mapping[RecordId, SealedView], flags: Sequence[str]) -> list[str]:
+    summary = _summary(record, views)
     return [
         record.id.hex()[:12],
         one_line(record.header.kind),
@@ -106,7 +113,7 @@ def _row(record: Record, views: Mapping[RecordId, SealedView]) -> list[str]:
         str(record.header.seq),
         format_ms(record.header.created)[:16].replace("T", " "),
         record.header.scope.tlp.upper(),
-        _summary(record, views),
+        f"[{', '.join(flags).upper()}] {summary}" if flags else summary,
     ]
 
 
@@ -114,7 +121,7 @@ def print_table(stored: Sequence[StoredRecord], views: Mapping[RecordId, SealedV
     if not stored:
         click.echo("no records match", err=True)
         return
-    rows = [_row(item.record, views or {}) for item in stored]
+    rows = [_row(item.record, views or {}, item.flags) for item in stored]
     # Piped into grep or a file, nothing is cut: there is no terminal width to respect.
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
     # One line per record. In a narrow terminal only the summary gives way, cut with "…" (`show` has it
@@ -133,17 +140,29 @@ def print_table(stored: Sequence[StoredRecord], views: Mapping[RecordId, SealedV
     click.echo(f"{len(stored)} record{'s' if len(stored) != 1 else ''}", err=True)
 
 
+_FLAG_MEANING = {
+    "author-revoked": "the author's key was revoked after this node stored the record",
+    "key-retired": "the author's key was rotated away before this record's time or sequence number",
+}
+
+
 def print_detail(
-    record: Record, received_at: int | None, views: Mapping[RecordId, SealedView] | None = None
+    record: Record,
+    received_at: int | None,
+    views: Mapping[RecordId, SealedView] | None = None,
+    *,
+    flags: Sequence[str] = (),
 ) -> None:
     """The `show` view: header facts, scope, then the body fields one per line."""
-    document = record_document(record, received_at, views)
+    document = record_document(record, received_at, views, flags=flags)
     view = sealed_view(record, views or {})
     scope = document["scope"]
     assert isinstance(scope, dict)
     lines = [f"{name}: {document[name]}" for name in ("id", "kind", "author", "seq", "prev", "created")]
     if received_at is not None:
         lines.append(f"received: {document['received']}")
+    for flag in flags:
+        lines.append(f"FLAG {flag}: {_FLAG_MEANING.get(flag, 'see the operator guide')}")
     lines.append("scope:")
     lines += [_field_line(name, value) for name, value in scope.items() if value not in (None, [])]
     if record.redacted:

@@ -41,6 +41,20 @@ def peers_table(peers: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(_peer_line(peer) for peer in peers)
 
 
+def _membership_line(membership: Mapping[str, object]) -> str:
+    if membership.get("mode") != "strict":
+        return "membership: legacy mode (no trusted authority; peers are admitted as added by hand)"
+    if not membership.get("installed"):
+        return "membership: strict; no credential installed"
+    if membership.get("problem"):
+        return f"membership: strict; credential unusable: {one_line(str(membership['problem']))}"
+    return (
+        f"membership: strict; credential for {one_line(str(membership.get('org')))} "
+        f"({membership.get('category')}, {membership.get('jurisdiction')}) "
+        f"until {_when(membership.get('not_after'))}"
+    )
+
+
 def status_text(report: Mapping[str, object]) -> str:
     lines = [
         f"node {report.get('node_id')} on network {report.get('network')}",
@@ -48,11 +62,17 @@ def status_text(report: Mapping[str, object]) -> str:
     ]
     alarms = report.get("alarms") or []
     assert isinstance(alarms, list)
+    membership = report.get("membership")
+    if isinstance(membership, Mapping):
+        lines.append(_membership_line(membership))
     for alarm in alarms:
-        lines.append(
-            f"ALARM {alarm['kind']}: author {alarm['author']} frozen since {_when(alarm['since'])} "
-            f"({one_line(str(alarm['reason']))}); an operator must act"
-        )
+        if "author" in alarm:
+            lines.append(
+                f"ALARM {alarm['kind']}: author {alarm['author']} frozen since {_when(alarm['since'])} "
+                f"({one_line(str(alarm['reason']))}); an operator must act"
+            )
+        else:
+            lines.append(f"ALARM {alarm['kind']}: {one_line(str(alarm['reason']))}")
     peers = report.get("peers") or []
     assert isinstance(peers, list)
     lines.append("peers:")

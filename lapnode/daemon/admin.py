@@ -6,8 +6,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from keys.identity import node_id_from_public_key
+from lapnode.clock import now_ms
 from lapnode.daemon.appkeys import FEEDS, MANAGER, NODE
 from lapnode.daemon.metrics import LOG_HEAD, REGISTRY
+from lapnode.membership.node_credential import credential_report
+from lapnode.membership.statements import fork_alarms
+from protocol.credential import Credential
 
 MAIN_APP = web.AppKey("main_app", web.Application)
 
@@ -34,6 +38,9 @@ async def metrics_handler(request: web.Request) -> web.Response:
 async def collect_status(main: web.Application) -> dict[str, object]:
     node, manager, feeds = main[NODE], main[MANAGER], main[FEEDS]
     head = await node.store.head()
+    credentials: dict[bytes, Credential] = {
+        channel.peer_key: channel.credential for channel in node.channels if channel.credential is not None
+    }
     peers = []
     for peer in await node.store.peers.all():
         subscription = manager.subscriptions.get(peer.key)
@@ -59,6 +66,8 @@ async def collect_status(main: web.Application) -> dict[str, object]:
                 # Our subscription to this peer: wire bytes of the current (or last) session.
                 "session_bytes_in": session_in,
                 "session_bytes_out": session_out,
+                # What its verified credential says, while a channel with it is open (strict mode).
+                "credential": _credential_document(credentials.get(peer.key)),
             }
         )
     alarms = [
@@ -70,10 +79,31 @@ async def collect_status(main: web.Application) -> dict[str, object]:
         }
         for frozen in await node.store.frozen_authors()
     ]
+    membership, membership_alarms = credential_report(
+        node.membership.own_credential(),
+        trusted=node.membership.trusted,
+        network=node.network,
+        subject=node.key,
+        now_ms=now_ms(),
+        revoked=node.membership.revoked,
+    )
     return {
         "node_id": node.identity.node_id,
         "network": node.network,
         "log_head": head,
+        "membership": membership,
         "peers": peers,
-        "alarms": alarms,
+        "alarms": alarms + membership_alarms + fork_alarms(await node.store.statements.forks()),
+    }
+
+
+def _credential_document(credential: Credential | None) -> dict[str, object] | None:
+    if credential is None:
+        return None
+    return {
+        "org": credential.org,
+        "category": credential.category,
+        "jurisdiction": credential.jurisdiction,
+        "not_after": credential.not_after,
+        "authority": credential.body.authority_id,
     }

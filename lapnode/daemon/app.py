@@ -14,18 +14,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 from aiohttp import WSCloseCode, web
 
 from keys.identity import Identity
-from lapnode.daemon.appkeys import FEEDS, MANAGER, NODE, SOCKETS
+from keys.membership import TrustedAuthorities
+from lapnode.daemon.appkeys import FEEDS, GOSSIP, MANAGER, NODE, SOCKETS
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.feed import Feed, FeedStats
 from lapnode.daemon.manager import SubscriptionManager
+from lapnode.daemon.membership import Membership, recipient_for
 from lapnode.daemon.metrics import HANDSHAKE_FAILURES, PEERS_CONNECTED, PEERS_DISCONNECTED
 from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
+from lapnode.daemon.statements import MembershipGossip
 from lapnode.daemon.taxii import ORG as TAXII_ORG
 from lapnode.daemon.taxii import PREFIX as TAXII_PREFIX
 from lapnode.daemon.taxii import create_taxii_app
@@ -46,6 +50,10 @@ class Settings:
     org: str
     category: str
     jurisdiction: str
+    # Empty: legacy mode (peers pinned by the operator); else strict credential checks (SPEC §8.4).
+    trusted: TrustedAuthorities = field(default_factory=TrustedAuthorities)
+    # This node's installed credential (lapnode.membership.node_credential), re-read when it changes.
+    credential_path: Path | None = None
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -67,6 +75,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         # federation never need them, and twenty daemons on one host should not start forty processes.
         store = await Store.open(settings.database_url, network=settings.network)
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
+        membership = Membership(settings.trusted, settings.credential_path)
         node = Node(
             settings.identity,
             store,
@@ -76,11 +85,20 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
             org=settings.org,
             category=settings.category,
             jurisdiction=settings.jurisdiction,
+            membership=membership,
         )
-        manager = SubscriptionManager(node)
-        app[NODE], app[MANAGER] = node, manager
+        gossip = MembershipGossip(node)
+        await gossip.start()
+        manager = SubscriptionManager(node, gossip)
+        app[NODE], app[MANAGER], app[GOSSIP] = node, manager, gossip
         task = asyncio.create_task(manager.run(), name="subscription-manager")
-        node.log_event("daemon_started", network=settings.network, policy_rules=len(settings.policy.rules))
+        node.log_event(
+            "daemon_started",
+            network=settings.network,
+            policy_rules=len(settings.policy.rules),
+            mode="strict" if membership.strict else "legacy",
+            credential=membership.own_credential() is not None,
+        )
         try:
             yield
         finally:
@@ -103,21 +121,29 @@ async def _close_sockets(app: web.Application) -> None:
 
 async def gossip_handler(request: web.Request) -> web.StreamResponse:
     """A peer dials us to subscribe to our feed. Authenticate first, then serve."""
-    node = request.app[NODE]
+    node, gossip = request.app[NODE], request.app[GOSSIP]
     socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=30)
     await socket.prepare(request)
     request.app[SOCKETS].add(socket)
     peer_key: bytes | None = None
     try:
-        channel = await Channel.open(socket, node.responder(await node.allowed_peers()), None)
+        channel = await Channel.open(socket, node.responder(await node.admission()), None)
         peer_key = channel.peer_key
-        peer = await node.store.peers.get(peer_key)
+        peer = await node.store.peers.find(peer_key)
+        if peer is None:
+            # Strict mode admits any credentialed member; give it a peer-book row (no address, nothing
+            # pinned) so that its activity, score and bans are kept like any peer's.
+            peer = await node.store.peers.add(peer_key, "", now_ms=now_ms())
+        recipient = recipient_for(peer_key, peer, channel.credential)
         stats = request.app[FEEDS].setdefault(peer_key, FeedStats())
+        node.channels.add(channel)
+        await gossip.opened(channel)
         PEERS_CONNECTED.inc()
         node.log_event("peer_connected", peer=peer_key, direction="inbound")
         try:
-            await Feed(node.store, channel, peer, node.key, stats, node.policy).serve()
+            await Feed(node.store, channel, recipient, node.key, stats, node.policy, gossip).serve()
         finally:
+            node.channels.discard(channel)
             PEERS_CONNECTED.dec()
             # The stats outlive the connection; move what they counted into the peer book exactly once.
             sent, stats.sent = stats.sent, 0
@@ -125,7 +151,10 @@ async def gossip_handler(request: web.Request) -> web.StreamResponse:
     except ChannelClosed as exc:
         if peer_key is None:
             HANDSHAKE_FAILURES.inc()
-            node.log_event("handshake_refused", remote=request.remote, reason=str(exc))
+            node.log_event("handshake_refused", remote=request.remote, peer=exc.peer_key, reason=str(exc))
+            if exc.peer_key is not None:
+                # It proved who it is and was refused anyway (no valid credential, not admitted): score it.
+                await node.penalise(exc.peer_key, str(exc))
         else:
             PEERS_DISCONNECTED.labels(reason="closed").inc()
             node.log_event("peer_disconnected", peer=peer_key, reason=str(exc))

@@ -6,6 +6,10 @@ Rule 2: anything the remote gets wrong ends the channel with `ChannelClosed`; th
 nothing but the close. The reason goes to the local log.
 Rule 3: every wait on the remote is bounded: the handshake by HANDSHAKE_TIMEOUT, each later message
 by the caller's timeout, and inbound message rates by a token bucket.
+Rule 4: a refused handshake ends with an orderly WebSocket close (1008) carrying one constant text,
+`handshake failed`, whatever the reason; the reason goes to the local log (SPEC §6.2, §8.3).
+Rule 5: sends are serialised: a session seals frames under consecutive nonces, so two tasks sending on one
+channel (a feed and a membership push) must not interleave their frames on the socket.
 """
 
 from __future__ import annotations
@@ -17,21 +21,24 @@ import os
 import time
 from typing import Final
 
-from aiohttp import WebSocketError, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from lapnode.errors import LapnodeError
+from protocol.credential import Credential
 from protocol.errors import ProtocolError
 from protocol.gossip import Message, decode_message, encode_message
 from protocol.session import (
     ConnectionClosed,
     HandshakeComplete,
+    HandshakeFailed,
     LocalProtocolError,
     NeedData,
     RemoteProtocolError,
     Session,
 )
 from protocol.session import Message as SessionMessage
+from protocol.statements import Rotation
 
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 HANDSHAKE_TIMEOUT_ENV: Final = "LAPNODE_HANDSHAKE_TIMEOUT"
@@ -55,11 +62,16 @@ HANDSHAKE_TIMEOUT: Final = _handshake_timeout()
 
 
 class ChannelClosed(LapnodeError):
-    """The peer closed the channel, or broke the protocol and was disconnected."""
+    """The peer closed the channel, or broke the protocol and was disconnected.
 
-    def __init__(self, reason: str, *, misbehaved: bool = False) -> None:
+    `peer_key` names the peer of a refused handshake when the handshake authenticated it before refusing
+    it (see `protocol.session.HandshakeFailed`); once a channel is open, its `peer_key` says who it is.
+    """
+
+    def __init__(self, reason: str, *, misbehaved: bool = False, peer_key: bytes | None = None) -> None:
         super().__init__(reason)
         self.misbehaved = misbehaved
+        self.peer_key = peer_key
 
 
 class _RateLimit:
@@ -78,11 +90,18 @@ class _RateLimit:
 
 
 class Channel:
-    def __init__(self, socket: Socket, session: Session, peer_key: bytes) -> None:
+    def __init__(self, socket: Socket, session: Session, done: HandshakeComplete) -> None:
         self._socket = socket
         self._session = session
-        self.peer_key = peer_key
+        self.peer_key = done.peer_node_key
+        # The peer's credential, verified in the handshake; None in legacy mode (SPEC §8.3).
+        self.credential: Credential | None = done.credential
+        # The peer's key rotation it showed in the handshake, verified (SPEC §8.8); stored by the caller.
+        self.rotation: Rotation | None = done.rotation
+        # Whether the peer has sent its membership digest (once per session, SPEC §8.7).
+        self.peer_sent_digest = False
         self._limit = _RateLimit(MAX_MESSAGES_PER_S, MESSAGE_BURST)
+        self._sending = asyncio.Lock()
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -90,27 +109,37 @@ class Channel:
     async def open(cls, socket: Socket, session: Session, first: bytes | None) -> Channel:
         """Run the handshake to completion (initiator passes its first message)."""
         counters = [0, 0]
-        if first is not None:
-            await socket.send_bytes(first)
-            counters[1] += len(first)
         try:
-            peer_key = await asyncio.wait_for(_handshake(socket, session, counters), HANDSHAKE_TIMEOUT)
-        except TimeoutError as exc:
-            raise ChannelClosed("handshake timed out", misbehaved=True) from exc
-        channel = cls(socket, session, peer_key)
+            if first is not None:
+                await socket.send_bytes(first)
+                counters[1] += len(first)
+            try:
+                done = await asyncio.wait_for(_handshake(socket, session, counters), HANDSHAKE_TIMEOUT)
+            except TimeoutError as exc:
+                raise ChannelClosed("handshake timed out", misbehaved=True) from exc
+        except ChannelClosed:
+            if not socket.closed:
+                await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"handshake failed")
+            raise
+        channel = cls(socket, session, done)
         channel.bytes_in, channel.bytes_out = counters
         return channel
 
+    @property
+    def closed(self) -> bool:
+        return self._socket.closed
+
     async def send(self, message: Message) -> None:
-        try:
-            data = self._session.send(encode_message(message))
-        except LocalProtocolError as exc:
-            raise ChannelClosed(f"cannot send: {exc}") from exc
-        self.bytes_out += len(data)
-        try:
-            await self._socket.send_bytes(data)
-        except (ConnectionError, RuntimeError) as exc:
-            raise ChannelClosed("connection lost while sending") from exc
+        async with self._sending:
+            try:
+                data = self._session.send(encode_message(message))
+            except LocalProtocolError as exc:
+                raise ChannelClosed(f"cannot send: {exc}") from exc
+            self.bytes_out += len(data)
+            try:
+                await self._socket.send_bytes(data)
+            except (ConnectionError, RuntimeError) as exc:
+                raise ChannelClosed("connection lost while sending") from exc
 
     async def receive(self, timeout: float | None = None) -> Message:
         while True:
@@ -135,9 +164,9 @@ class Channel:
                 raise ChannelClosed(f"unexpected session event {type(event).__name__}", misbehaved=True)
             self.bytes_in += await _feed(self._socket, self._session, timeout)
 
-    async def close(self) -> None:
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
         if not self._socket.closed:
-            await self._socket.close()
+            await self._socket.close(code=code, message=message)
 
 
 async def _feed(socket: Socket, session: Session, timeout: float | None) -> int:
@@ -163,17 +192,20 @@ async def _feed(socket: Socket, session: Session, timeout: float | None) -> int:
     raise ChannelClosed("peer sent a non-binary WebSocket message", misbehaved=True)
 
 
-async def _handshake(socket: Socket, session: Session, counters: list[int]) -> bytes:
+async def _handshake(socket: Socket, session: Session, counters: list[int]) -> HandshakeComplete:
     while True:
         try:
             event = session.next_event()
         except RemoteProtocolError as exc:
-            raise ChannelClosed(f"handshake failed: {_detail(exc)}", misbehaved=True) from exc
+            peer_key = exc.peer_key if isinstance(exc, HandshakeFailed) else None
+            raise ChannelClosed(
+                f"handshake failed: {_detail(exc)}", misbehaved=True, peer_key=peer_key
+            ) from exc
         if isinstance(event, HandshakeComplete):
             for data in session.take_outgoing():
                 counters[1] += len(data)
                 await socket.send_bytes(data)
-            return event.peer_node_key
+            return event
         if isinstance(event, ConnectionClosed):
             raise ChannelClosed("peer closed the connection during the handshake")
         for data in session.take_outgoing():

@@ -5,10 +5,11 @@ what is sent is what `disclosed_wire` makes of the decision (the whole record, o
 Rule 2: records are read from the store's log in batches; at most WINDOW_BYTES are unacknowledged at
 any time, so memory stays flat however far behind the subscriber is, and a slow subscriber slows only
 its own feed.
-Rule 3: a record is never sent back to the peer it came from, nor one the subscriber says it holds.
+Rule 3: a record is never sent back to the peer it came from, nor one the subscriber says it holds, nor
+one whose author's key has been revoked (its receivers would refuse it, SPEC §8.7).
 Rule 4: every decision is appended to the audit trail, once per batch, before the batch is sent.
-Skipping a record the subscriber holds, one it sent us, or one of a kind it did not ask for is not a
-disclosure decision and is not recorded.
+Skipping a record the subscriber holds, one it sent us, one of a kind it did not ask for, or one whose
+author is revoked is not a disclosure decision and is not recorded.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from typing import Final
 
 from lapnode.daemon.channel import Channel, ChannelClosed
 from lapnode.daemon.metrics import RECORDS_SENT
+from lapnode.daemon.statements import MembershipGossip
 from lapnode.policy import Decision, Policy, Recipient, decide, disclosed_wire
-from lapnode.store import AuditEvent, LogEntry, Peer, Store
+from lapnode.store import AuditEvent, LogEntry, Store
 from protocol.gossip import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
@@ -33,6 +35,8 @@ from protocol.gossip import (
     Batch,
     CaughtUp,
     FeedItem,
+    MembershipDigest,
+    MembershipStatements,
     Ranges,
     Subscribe,
     Unsubscribe,
@@ -76,14 +80,23 @@ class Feed:
     """One subscriber's feed on one channel."""
 
     def __init__(
-        self, store: Store, channel: Channel, peer: Peer, our_key: bytes, stats: FeedStats, policy: Policy
+        self,
+        store: Store,
+        channel: Channel,
+        recipient: Recipient,
+        our_key: bytes,
+        stats: FeedStats,
+        policy: Policy,
+        gossip: MembershipGossip,
     ) -> None:
         self._store = store
         self._policy = policy
         self._channel = channel
-        self._recipient = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
+        # From lapnode.daemon.membership.recipient_for, the one place a peer's attributes are decided.
+        self._recipient = recipient
         self._our_key = our_key
         self._stats = stats
+        self._gossip = gossip
         self._window = _Window()
         # Decisions of the current round, with the log position each was made for (Rule 4).
         self._decided: list[tuple[int, AuditEvent]] = []
@@ -92,6 +105,7 @@ class Feed:
         request = await self._channel.receive(timeout=SUBSCRIBE_TIMEOUT)
         if not isinstance(request, Subscribe):
             raise ChannelClosed("first message was not a subscription", misbehaved=True)
+        await self._gossip.greet(self._channel)
         acks = asyncio.create_task(self._read_acks())
         stream = asyncio.create_task(self._stream(request))
         try:
@@ -110,6 +124,8 @@ class Feed:
             message = await self._channel.receive()
             if isinstance(message, Ack):
                 self._window.ack(message.upto)
+            elif isinstance(message, MembershipDigest | MembershipStatements):
+                await self._gossip.handle(self._channel, message)
             elif isinstance(message, Unsubscribe):
                 raise ChannelClosed("subscriber unsubscribed")
             else:
@@ -148,8 +164,9 @@ class Feed:
         now_ms = time.time_ns() // 1_000_000
         items: list[FeedItem] = []
         size = 0
+        revoked = self._gossip.revoked
         for entry in entries:
-            if entry.source == self._recipient.key:
+            if entry.source == self._recipient.key or entry.author in revoked:
                 continue
             if kinds and entry.kind not in kinds:
                 continue

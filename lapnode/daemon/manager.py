@@ -2,6 +2,8 @@
 
 Rule 1: the CLI changes the peer book (subscribe, unsubscribe, block, remove) whether or not the daemon
 runs; the daemon notices within RESCAN_INTERVAL and starts or stops the matching tasks.
+Rule 2: the same loop picks up membership statements other processes stored, ends channels whose peer
+was revoked or whose credential expired, and never dials a revoked peer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from typing import Final
 
 from lapnode.daemon.node import Node
+from lapnode.daemon.statements import MembershipGossip
 from lapnode.daemon.subscriber import Subscription
 
 RESCAN_INTERVAL: Final = 1.0
@@ -20,14 +23,17 @@ log = logging.getLogger("lapnode.manager")
 
 
 class SubscriptionManager:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, gossip: MembershipGossip) -> None:
         self._node = node
+        self._gossip = gossip
         self.subscriptions: dict[bytes, Subscription] = {}
         self._tasks: dict[bytes, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         try:
             while True:
+                await self._gossip.poll()
+                await self._node.sweep()
                 await self.reconcile()
                 await asyncio.sleep(RESCAN_INTERVAL)
         finally:
@@ -37,7 +43,7 @@ class SubscriptionManager:
         wanted = {
             peer.key: peer
             for peer in await self._node.store.peers.all()
-            if peer.subscribed and not peer.blocked
+            if peer.subscribed and not peer.blocked and peer.key not in self._node.membership.revoked
         }
         for key in list(self._tasks):
             current = wanted.get(key)
@@ -46,7 +52,7 @@ class SubscriptionManager:
                 await self._stop(key)
         for key, peer in wanted.items():
             if key not in self._tasks:
-                subscription = Subscription(self._node, peer)
+                subscription = Subscription(self._node, peer, self._gossip)
                 self.subscriptions[key] = subscription
                 self._tasks[key] = asyncio.create_task(subscription.run(), name=f"subscription-{peer.name}")
                 self._node.log_event("subscription_started", peer=key, address=peer.address)

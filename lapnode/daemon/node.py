@@ -2,8 +2,11 @@
 
 Rule 1: the Noise static key is derived from the identity seed under its own domain, so the node has
 one secret at rest (the encrypted identity key) and the static key is never written anywhere.
-Rule 2: a peer is accepted only if the operator added it, has not blocked it, and it is not serving a
-ban for misbehaviour; the check runs inside the handshake, before anything is disclosed.
+Rule 2: a peer is accepted only if it is admitted (legacy mode: the operator added it; strict mode: it
+presents a valid credential, see lapnode.daemon.membership), the operator has not blocked it, and it is
+not serving a ban for misbehaviour; the check runs inside the handshake, before anything is disclosed.
+Rule 3: every open channel, in either direction, is in `channels` until it closes, so that a revocation
+or an expired credential can end it wherever it is (`sweep`).
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 import aiohttp
+from aiohttp import WSCloseCode
 
 from keys.identity import Identity, node_id_from_public_key
+from keys.membership import TrustedAuthorities
 from lapnode.daemon.channel import Channel
+from lapnode.daemon.membership import Membership
 from lapnode.daemon.metrics import PEERS_DISCONNECTED
 from lapnode.policy import NO_RULES, Policy, Recipient
 from lapnode.store import Peer, Store
@@ -53,6 +59,8 @@ class Node:
     org: str | None = None
     category: str | None = None
     jurisdiction: str | None = None
+    membership: Membership = field(default_factory=lambda: Membership(TrustedAuthorities()))
+    channels: set[Channel] = field(default_factory=set)
 
     @property
     def key(self) -> bytes:
@@ -72,24 +80,50 @@ class Node:
             ephemeral_private=os.urandom(32),
             network=self.network,
             responder_node_key=pinned,
+            credential=self.membership.own_credential(),
+            credential_check=self.membership.check(now_ms()),
+            rotation=self.membership.own_rotation,
         )
 
-    def responder(self, allowed: frozenset[bytes]) -> Session:
+    def responder(self, is_allowed: Callable[[bytes], bool]) -> Session:
         return Session.responder(
             identity=self.identity,
             static_private=self.noise_static(),
             ephemeral_private=os.urandom(32),
             network=self.network,
-            is_allowed=allowed.__contains__,
+            is_allowed=is_allowed,
+            credential=self.membership.own_credential(),
+            credential_check=self.membership.check(now_ms()),
+            rotation=self.membership.own_rotation,
         )
 
-    async def allowed_peers(self) -> frozenset[bytes]:
+    async def admission(self) -> Callable[[bytes], bool]:
+        """Which initiators may complete a handshake now (Rule 2); credentials are checked on top."""
         current = now_ms()
-        return frozenset(
-            peer.key
-            for peer in await self.store.peers.all()
-            if not peer.blocked and (peer.banned_until or 0) <= current
-        )
+        peers = await self.store.peers.all()
+        if self.membership.strict:
+            refused = frozenset(p.key for p in peers if p.blocked or (p.banned_until or 0) > current)
+            return lambda key: key not in refused and not self.membership.refused(key)
+        allowed = frozenset(p.key for p in peers if not p.blocked and (p.banned_until or 0) <= current)
+        return lambda key: key in allowed and not self.membership.refused(key)
+
+    async def sweep(self) -> None:
+        """End every channel whose peer has been revoked or whose credential has expired (Rule 3)."""
+        current = now_ms()
+        for channel in list(self.channels):
+            credential = channel.credential
+            if channel.peer_key in self.membership.revoked:
+                reason = "revoked"
+            elif channel.peer_key in self.membership.retired:
+                reason = "key-rotated"
+            elif credential is not None and credential.not_after <= current:
+                reason = "credential-expired"
+            else:
+                continue
+            self.channels.discard(channel)
+            self.log_event("peer_dropped", peer=channel.peer_key, reason=reason)
+            PEERS_DISCONNECTED.labels(reason=reason).inc()
+            await channel.close(code=WSCloseCode.POLICY_VIOLATION, message=b"membership ended")
 
     @contextlib.asynccontextmanager
     async def dial(self, peer: Peer) -> AsyncIterator[Channel]:
@@ -98,9 +132,11 @@ class Node:
         async with self.http.ws_connect(url, max_msg_size=MAX_WS_MESSAGE, heartbeat=30) as socket:
             session = self.initiator(peer.key)
             channel = await Channel.open(socket, session, session.start())
+            self.channels.add(channel)
             try:
                 yield channel
             finally:
+                self.channels.discard(channel)
                 await channel.close()
 
     async def penalise(self, key: bytes, reason: str) -> None:

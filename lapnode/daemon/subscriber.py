@@ -24,11 +24,21 @@ from typing import Final
 import aiohttp
 
 from lapnode.daemon.channel import Channel, ChannelClosed
+from lapnode.daemon.membership import recipient_for
 from lapnode.daemon.metrics import DUPLICATES_RECEIVED, RECORDS_RECEIVED, RECORDS_REJECTED
 from lapnode.daemon.node import Node, now_ms
-from lapnode.policy import InboundDecision, Recipient, decide_inbound
+from lapnode.daemon.statements import MembershipGossip
+from lapnode.policy import InboundDecision, decide_inbound
 from lapnode.store import Arrival, Peer, Rejection
-from protocol.gossip import MAX_RANGES_PER_AUTHOR, Ack, Batch, CaughtUp, Subscribe
+from protocol.gossip import (
+    MAX_RANGES_PER_AUTHOR,
+    Ack,
+    Batch,
+    CaughtUp,
+    MembershipDigest,
+    MembershipStatements,
+    Subscribe,
+)
 
 QUEUE_BATCHES: Final = 16
 GROUP_COMMIT_RECORDS: Final = 4096
@@ -57,12 +67,14 @@ class SubscriptionState:
 class Subscription:
     """Keeps one peer's feed flowing into our store for as long as we subscribe to it."""
 
-    def __init__(self, node: Node, peer: Peer) -> None:
+    def __init__(self, node: Node, peer: Peer, gossip: MembershipGossip) -> None:
         self._node = node
+        self._gossip = gossip
         self.peer = peer
         self.state = SubscriptionState()
         self._channel: Channel | None = None
-        self._sender = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
+        # Until a session says otherwise (a credential), the sender is what the operator pinned.
+        self._sender = recipient_for(peer.key, peer, None)
 
     def _screen(self, arrival: Arrival, hops: int) -> InboundDecision:
         node = self._node
@@ -94,12 +106,18 @@ class Subscription:
             await asyncio.sleep(random.uniform(0, delay))  # full jitter
 
     async def _session(self) -> None:
-        peer = await self._node.store.peers.get(self.peer.key)
+        peer = await self._node.store.peers.find(self.peer.key)
+        if peer is None:
+            # Removed, or moved to a new key by a rotation; the manager stops this task within a second.
+            raise ChannelClosed("the peer is no longer in the peer book under this key")
         if (peer.banned_until or 0) > now_ms():
             raise ChannelClosed("peer is refused for misbehaviour; waiting until the ban ends")
         self.state.caught_up.clear()
         async with self._node.dial(peer) as channel:
             self._channel = channel
+            # In strict mode the inbound decision reads the sender's attributes from its credential.
+            self._sender = recipient_for(peer.key, peer, channel.credential)
+            await self._gossip.opened(channel)
             self.state.connected = True
             vector = await self._node.store.holdings()
             await channel.send(
@@ -109,6 +127,7 @@ class Subscription:
                     vector={a: r[:MAX_RANGES_PER_AUTHOR] for a, r in vector.items()},
                 )
             )
+            await self._gossip.greet(channel)
             self.state.position = peer.cursor
             queue: asyncio.Queue[Batch | CaughtUp] = asyncio.Queue(maxsize=QUEUE_BATCHES)
             reader = asyncio.create_task(self._read(channel, queue))
@@ -127,6 +146,9 @@ class Subscription:
     async def _read(self, channel: Channel, queue: asyncio.Queue[Batch | CaughtUp]) -> None:
         while True:
             message = await channel.receive()
+            if isinstance(message, MembershipDigest | MembershipStatements):
+                await self._gossip.handle(channel, message)
+                continue
             if not isinstance(message, Batch | CaughtUp):
                 raise ChannelClosed("publisher sent a message only a subscriber may send", misbehaved=True)
             await queue.put(message)

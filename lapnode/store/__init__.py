@@ -16,7 +16,10 @@ from lapnode.store.exports import ExportLog, ExportRow, filter_clause
 from lapnode.store.peers import Peer, PeerBook, UnknownPeer
 from lapnode.store.quarantine import QuarantinedRecord
 from lapnode.store.queries import MAX_LIMIT, QueryFilters
+from lapnode.store.statements import RotationLimit, StatementBook, StoredStatement
 from lapnode.store.store import (
+    AUTHOR_REVOKED,
+    KEY_RETIRED,
     AmbiguousRecordId,
     Arrival,
     FrozenAuthor,
@@ -33,6 +36,8 @@ from lapnode.store.tokens import TokenBook, TokenEntry, UnknownToken
 
 __all__ = [
     "ACTIONS",
+    "AUTHOR_REVOKED",
+    "KEY_RETIRED",
     "MAX_LIMIT",
     "AmbiguousRecordId",
     "Arrival",
@@ -57,10 +62,13 @@ __all__ = [
     "QueryFilters",
     "RecordNotFound",
     "Rejection",
+    "RotationLimit",
     "Screen",
+    "StatementBook",
     "Store",
     "StoreError",
     "StoredRecord",
+    "StoredStatement",
     "TokenBook",
     "TokenEntry",
     "UnknownDraft",

@@ -4,6 +4,10 @@ Rule 1: a peer's organisation, category and jurisdiction are what the operator p
 `lapnode peer add`; nothing a peer says about itself is written here (DESIGN-NOTES 5).
 Rule 2: the cursor for a peer's feed is written in the same transaction as the records it covers
 (see Store.ingest), so a crash can never move it past records we did not commit.
+Rule 3: a peer that rotates its key keeps its place in the peer book (`move_pin`, SPEC §8.8): address,
+subscription, pins, cursor (a position in the same peer's log) and the records it sent move to the new
+key. Its score and ban are cleared: failed handshakes while its peers still pinned the old key were the
+rotation's doing, not the peer's.
 """
 
 from __future__ import annotations
@@ -50,6 +54,41 @@ async def advance_cursor(
     if cursor is not None:
         values["cursor"] = case((peers.c.cursor < cursor, cursor), else_=peers.c.cursor)
     await conn.execute(update(peers).where(peers.c.key == key).values(**values))
+
+
+async def move_pin(conn: AsyncConnection, old: bytes, new: bytes) -> None:
+    """Move the peer-book entry of `old` to `new` inside the caller's write transaction (Rule 3)."""
+    if old == new:
+        return
+    source = (await conn.execute(select(peers).where(peers.c.key == old))).first()
+    if source is None:
+        return
+    target = (await conn.execute(select(peers).where(peers.c.key == new))).first()
+    if target is None:
+        await conn.execute(
+            update(peers).where(peers.c.id == source.id).values(key=new, score=0, banned_until=None)
+        )
+        return
+    # Both exist: the new key connected before we learnt of the rotation and got a row of its own
+    # (strict mode admits it by its credential). Keep the operator's settings from the old row.
+    merged = {
+        "address": source.address or target.address,
+        "name": source.name if source.name is not None else target.name,
+        "org": source.org if source.org is not None else target.org,
+        "category": source.category if source.category is not None else target.category,
+        "jurisdiction": source.jurisdiction if source.jurisdiction is not None else target.jurisdiction,
+        "blocked": source.blocked or target.blocked,
+        "subscribed": source.subscribed or target.subscribed,
+        "kinds": source.kinds if source.subscribed else target.kinds,
+        "cursor": max(source.cursor, target.cursor),
+        "records_sent": source.records_sent + target.records_sent,
+        "records_received": source.records_received + target.records_received,
+        "score": 0,
+        "banned_until": None,
+    }
+    await conn.execute(update(peers).where(peers.c.id == target.id).values(**merged))
+    await conn.execute(update(records).where(records.c.source_id == source.id).values(source_id=target.id))
+    await conn.execute(delete(peers).where(peers.c.id == source.id))
 
 
 def _peer(row: object) -> Peer:

@@ -198,3 +198,22 @@ taxii_tokens = Table(
     Column("jurisdiction", String(2), nullable=True),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# Membership statements (SPEC §8.7-§8.8), verified before they are stored; `wire` is the source of truth.
+# `subject` is the key a statement is about (the revoked key; the rotated-away key), `signer` who signed it
+# (the authority; the new key), `at` its time, `last_seq` a rotation's last sequence number of the old key.
+statements = Table(
+    "statements",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("sid", LargeBinary(32), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", LargeBinary(32), nullable=False),
+    Column("signer", LargeBinary(32), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=True),
+    Column("wire", LargeBinary, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    # Is this key revoked, or rotated away? (every ingest asks, for the authors of its batch)
+    Index("ix_statements_subject", "subject", "kind"),
+)

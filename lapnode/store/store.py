@@ -36,6 +36,7 @@ from lapnode.store.quarantine import QuarantinedRecord, SetAside
 from lapnode.store.queries import QueryFilters, build_query, id_range
 from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
+from lapnode.store.statements import StatementBook
 from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
 from lapnode.store.verifier import Verifier
@@ -96,12 +97,21 @@ class LogEntry:
     rid: bytes
 
 
+# A held record whose author's key was revoked after we stored it (SPEC §8.7): kept, shown, not relayed.
+AUTHOR_REVOKED = "author-revoked"
+# A held record that its author's key rotation says the old key never made (SPEC §8.8): it arrived
+# before the rotation did, and lies past the rotation's time or last sequence number.
+KEY_RETIRED = "key-retired"
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     record: Record
     received_at: int
     # Relays the record passed before it reached us (0: ours, imported, or straight from its author).
     hops: int = 0
+    # What this node knows against the record since it was stored, e.g. AUTHOR_REVOKED.
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,6 +203,7 @@ class Store:
         self.drafts = DraftBook(engine)
         self.taxii_tokens = TokenBook(engine)
         self.exports = ExportLog(engine)
+        self.statements = StatementBook(engine)
         # One watcher per store, however many feeds wait on it: a cached head, refreshed by a query
         # at most every POLL_INTERVAL (for other processes' writes) and at once after our own commits,
         # and an event replaced on every growth so that all waiters wake together.
@@ -531,10 +542,37 @@ class Store:
                 )
         return result
 
+    async def last_seq(self, author: bytes) -> int:
+        """The highest sequence number held of `author`'s records (0 if none)."""
+        query = (
+            select(func.coalesce(func.max(records.c.seq), 0))
+            .select_from(records.join(authors, records.c.author_id == authors.c.id))
+            .where(authors.c.key == author)
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def revoked_keys(self) -> frozenset[bytes]:
+        """Node keys named by a stored revocation."""
+        return await self.statements.revoked()
+
     async def _read(self, query: Select[bytes, int, int]) -> list[StoredRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [StoredRecord(self._verified(wire), received_at, hops) for wire, received_at, hops in rows]
+        revoked = await self.statements.revoked() if rows else frozenset()
+        retired = await self.statements.retired() if rows else {}
+        result = []
+        for wire, received_at, hops in rows:
+            verified = self._verified(wire)
+            header = verified.header
+            flags: list[str] = []
+            if header.author in revoked:
+                flags.append(AUTHOR_REVOKED)
+            limit = retired.get(header.author)
+            if limit is not None and not limit.allows(header.seq, header.created):
+                flags.append(KEY_RETIRED)
+            result.append(StoredRecord(verified, received_at, hops, tuple(flags)))
+        return result
 
     def _verified(self, wire: bytes) -> Record:
         verified = self._verifier.verify_one(wire)

@@ -8,6 +8,10 @@ Rule 3: two valid records at one (author, seq), or a `prev` that names another r
 at seq-1, is equivocation: both records are kept as evidence and the author's feed is frozen.
 Rule 4: all writes of one batch happen in the caller's transaction; the caller acknowledges only after
 it commits.
+Rule 5: a record whose author's key has been revoked (a stored revocation, SPEC §8.7) is refused unless
+already held, and so is one whose author's key a stored rotation retired, unless the record falls within
+the key's validity: made before the rotation, at a sequence number the rotation handed over (§8.8). The
+statements and this check are read in one transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, records, terms
+from lapnode.store.statements import revoked_among, rotation_limits
 from protocol.envelope import RecordId
 
 _PARAMS_PER_STATEMENT = 500
@@ -133,10 +138,19 @@ async def write_records(
         return outcome
     ids = await author_ids(conn, (r.author for r in fresh))
     frozen = await frozen_authors(conn, ids.values())
+    revoked = await revoked_among(conn, ids)
+    retired = await rotation_limits(conn, ids)
     held = await _neighbours(conn, fresh, ids)
     accepted: list[RecordRow] = []
     for record in fresh:
         author_id = ids[record.author]
+        if record.author in revoked:
+            outcome.refused[record.id] = "the author's key has been revoked"
+            continue
+        limit = retired.get(record.author)
+        if limit is not None and not limit.allows(record.seq, record.created):
+            outcome.refused[record.id] = "the author's key was retired by a rotation before this record"
+            continue
         if author_id in frozen:
             outcome.refused[record.id] = "the author's feed is frozen after an equivocation"
             continue

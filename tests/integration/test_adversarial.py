@@ -24,14 +24,27 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from keys.identity import Identity
+from keys.membership import ROTATION_DOMAIN
 from lapnode.daemon.node import BAN_THRESHOLD, GOSSIP_PATH, MAX_WS_MESSAGE, MISBEHAVIOUR_PENALTY
 from protocol import codec
 from protocol.envelope import MAX_RECORD_SIZE, RECORD_DOMAIN, Record, record_id
-from protocol.gossip import Ack, Batch, CaughtUp, FeedItem, Message, Subscribe, decode_message, encode_message
+from protocol.gossip import (
+    Ack,
+    Batch,
+    CaughtUp,
+    FeedItem,
+    MembershipDigest,
+    MembershipStatements,
+    Message,
+    Subscribe,
+    decode_message,
+    encode_message,
+)
 from protocol.handshake import PROLOGUE, encode_binding
 from protocol.noise import HandshakeState
 from protocol.session import MAX_FRAME, ConnectionClosed, Event, HandshakeComplete, NeedData, Session, frame
 from protocol.session import Message as SessionMessage
+from protocol.statements import issue_rotation
 from tests.factories import identity, make_record
 from tests.integration.federation import (
     NETWORK,
@@ -137,6 +150,13 @@ async def next_message(ws: Socket, session: Session) -> Message:
         raise PeerGone
     assert isinstance(event, SessionMessage), event
     return decode_message(event.payload)
+
+
+async def next_feed_message(ws: Socket, session: Session) -> Message:
+    """The next message that belongs to the feed: membership statements (SPEC §8.7) ride beside it."""
+    while isinstance(message := await next_message(ws, session), MembershipDigest | MembershipStatements):
+        pass
+    return message
 
 
 async def handshake(ws: Socket, session: Session) -> None:
@@ -368,6 +388,51 @@ def assert_penalised(target: Target, who: Identity, *, times: int) -> None:
     assert len(penalties) == times
 
 
+MEMBERSHIP_ABUSE = {
+    # A second digest: each answer may be every statement the target holds (SPEC §8.7).
+    "a second mem-have": (
+        lambda: [MembershipDigest(bytes(32)), MembershipDigest(bytes(32))],
+        "membership digest twice",
+    ),
+    # A rotation signed by the new key only: anyone could claim to replace anyone's key.
+    "a forged rotation": (
+        lambda: [MembershipStatements((forged_rotation(),))],
+        "invalid membership statement",
+    ),
+}
+
+
+def forged_rotation() -> bytes:
+    victim, thief = attacker("rotation victim"), attacker("rotation thief")
+    genuine = issue_rotation(victim, thief, network=NETWORK, rotated_at=1, last_seq=0)
+    outer = codec.decode(genuine.wire, max_size=4096)
+    outer["s"] = thief.sign(ROTATION_DOMAIN, b"not what the victim signed")
+    return codec.encode(outer)
+
+
+@pytest.mark.parametrize("abuse", MEMBERSHIP_ABUSE)
+def test_membership_gossip_abuse_ends_the_session_and_costs_score(target: Target, abuse: str) -> None:
+    make, reason = MEMBERSHIP_ABUSE[abuse]
+    abuser = attacker(f"membership {abuse}")
+    target.admit(abuser, name="abuser")
+    disconnected = len(target.node.events("peer_disconnected"))
+
+    async def attack() -> None:
+        async with dial(target) as ws:
+            session = initiator(abuser, target)
+            await handshake(ws, session)
+            messages = [Subscribe(cursor=0, kinds=(), vector={}), *make()]
+            await ws.send_bytes(b"".join(session.send(encode_message(m)) for m in messages))
+            await until_closed(ws)
+
+    asyncio.run(attack())
+    event = target.node.wait_for_event("peer_disconnected", after=disconnected, peer=abuser.node_id)
+    assert reason in str(event["reason"])
+    assert_penalised(target, abuser, times=1)
+    assert target.node._sql("SELECT COUNT(*) FROM statements")[0][0] == 0
+    target.still_serving()
+
+
 # --- a publisher that sends a bad record -----------------------------------------------------------------
 
 
@@ -444,14 +509,14 @@ class FakePublisher:
         )
         try:
             assert isinstance(await next_event(ws, session), HandshakeComplete)
-            log.received.append(await next_message(ws, session))
+            log.received.append(await next_feed_message(ws, session))
             script = self.batches if first else [CaughtUp(self.batches[-1].upto)]
             for message in script:
                 await ws.send_bytes(session.send(encode_message(message)))
                 if isinstance(message, Batch):
-                    log.received.append(await next_message(ws, session))
+                    log.received.append(await next_feed_message(ws, session))
             while True:  # later sessions idle until the subscriber leaves (or the test ends)
-                log.received.append(await next_message(ws, session))
+                log.received.append(await next_feed_message(ws, session))
         except PeerGone:
             log.closed_by_subscriber = True
         except TimeoutError:

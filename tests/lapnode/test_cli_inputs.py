@@ -176,7 +176,7 @@ def test_scope_from_flags() -> None:
         (ScopeRequest(jurisdictions_allow=["XX"]), InputError, "'XX' is not an ISO"),
         (ScopeRequest(categories=["police"]), InputError, "not a member category"),
         (ScopeRequest(flags=["secret"]), InputError, "scope.flags"),
-        (ScopeRequest(flags=["Sealed"]), InputError, "sealed by encrypting it, not by a flag"),
+        (ScopeRequest(flags=["Sealed"]), InputError, "sealed by encrypting it; use --sealed"),
         (
             ScopeRequest(jurisdictions_allow=["NL"], jurisdictions_deny=["NL"]),
             InputError,

@@ -26,11 +26,15 @@ from protocol.gossip import (
     MAX_MESSAGE_SIZE,
     MAX_POSITION,
     MAX_RANGES_PER_AUTHOR,
+    MAX_STATEMENT_BYTES,
+    MAX_STATEMENTS_PER_MESSAGE,
     MAX_VECTOR_AUTHORS,
     Ack,
     Batch,
     CaughtUp,
     FeedItem,
+    MembershipDigest,
+    MembershipStatements,
     Message,
     Subscribe,
     Unsubscribe,
@@ -76,6 +80,11 @@ ROUND_TRIPS: dict[str, Message] = {
     "ack of nothing": Ack(upto=0),
     "idle": CaughtUp(upto=2**40),
     "unsub": Unsubscribe(),
+    "mem-have": MembershipDigest(bytes(range(32))),
+    "mem with one statement": MembershipStatements((b"statement",)),
+    "mem at its limits": MembershipStatements(
+        tuple(bytes([n % 256]) * MAX_STATEMENT_BYTES for n in range(MAX_STATEMENTS_PER_MESSAGE))
+    ),
 }
 
 
@@ -88,7 +97,15 @@ def test_every_message_round_trips(message: Message) -> None:
     assert encode_message(decoded) == raw  # one encoding per message
 
 
-WIRE_TAGS = {Subscribe: "sub", Batch: "batch", Ack: "ack", CaughtUp: "idle", Unsubscribe: "unsub"}
+WIRE_TAGS = {
+    Subscribe: "sub",
+    Batch: "batch",
+    Ack: "ack",
+    CaughtUp: "idle",
+    Unsubscribe: "unsub",
+    MembershipDigest: "mem-have",
+    MembershipStatements: "mem",
+}
 
 
 @pytest.mark.parametrize("message", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
@@ -154,6 +171,10 @@ def test_a_whole_feed_conversation_crosses_a_sealed_session_pair() -> None:
     assert _carry(subscriber, publisher, Ack(upto=40)) == Ack(upto=40)
     big = Batch(upto=16, items=tuple(FeedItem(n + 1, 0, bytes([n]) * 60_000) for n in range(16)))
     assert _carry(publisher, subscriber, big) == big  # 960 kB: fragmented over many frames
+    # Membership statements go both ways, at any time (§8.7).
+    for sender, receiver in ((subscriber, publisher), (publisher, subscriber)):
+        assert _carry(sender, receiver, ROUND_TRIPS["mem-have"]) == ROUND_TRIPS["mem-have"]
+        assert _carry(sender, receiver, ROUND_TRIPS["mem at its limits"]) == ROUND_TRIPS["mem at its limits"]
     assert _carry(subscriber, publisher, Unsubscribe()) == Unsubscribe()
 
 
@@ -167,6 +188,8 @@ VALID = {
     "ack": {"t": "ack", "upto": 1},
     "idle": {"t": "idle", "upto": 1},
     "unsub": {"t": "unsub"},
+    "mem-have": {"t": "mem-have", "digest": bytes(32)},
+    "mem": {"t": "mem", "items": [b"statement"]},
 }
 
 
@@ -251,6 +274,15 @@ REFUSED: dict[str, Value] = {
     "item hops past the relay limit": items([1, MAX_RELAY_HOPS + 1, RECORDS[0]]),
     "item hops as a boolean": items([1, True, RECORDS[0]]),
     "item record over MAX_RECORD_SIZE": items([1, 0, b"\x00" * (MAX_RECORD_SIZE + 1)]),
+    # membership (§8.7)
+    "digest of 31 bytes": {"t": "mem-have", "digest": bytes(31)},
+    "digest as text": {"t": "mem-have", "digest": "00" * 32},
+    "no statements": {"t": "mem", "items": []},
+    "statements not a list": {"t": "mem", "items": b"statement"},
+    "a statement as text": {"t": "mem", "items": ["statement"]},
+    "an empty statement": {"t": "mem", "items": [b""]},
+    "a statement over the limit": {"t": "mem", "items": [bytes(MAX_STATEMENT_BYTES + 1)]},
+    "too many statements": {"t": "mem", "items": [b"s"] * (MAX_STATEMENTS_PER_MESSAGE + 1)},
     "too many items": with_(
         BATCH, upto=MAX_BATCH_RECORDS + 1, items=[[n + 1, 0, b"r"] for n in range(MAX_BATCH_RECORDS + 1)]
     ),

@@ -1,0 +1,233 @@
+"""The statement book: membership statements (revocations, key rotations) this node holds.
+
+Rule 1: only verified statements are stored (`protocol.statements.verify_statement` made them); storing
+one already held is a no-op, so the same statement may arrive from every peer.
+Rule 2: statements are kept forever and never change: a revocation is never undone by forgetting it.
+Rule 3: the store's writer asks this table, in the same transaction as every ingest, whether a batch's
+authors are revoked (`revoked_among`) or retired by a rotation (`rotation_limits`), so no record of a
+revoked key, and none of a retired key made after its rotation, is stored once the statement is held.
+Rule 4: storing a rotation moves the peer book's pins to the new key in the same transaction (SPEC
+§8.8), following any later rotation of the new key, whichever order they arrived in. A second, different
+rotation of the same key (a fork: the key is in two hands) is kept as evidence but never applied; a
+rotation of a revoked key is not stored at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lapnode.store.engine import WriteTransaction
+from lapnode.store.peers import move_pin
+from lapnode.store.schema import statements
+from protocol.statements import REVOKE, ROTATE, Revocation, Rotation, Statement
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStatement:
+    position: int
+    kind: str
+    subject: bytes
+    signer: bytes
+    at: int
+    wire: bytes
+    received_at: int
+
+
+def _row(statement: Statement, now_ms: int) -> dict[str, object]:
+    if isinstance(statement, Revocation):
+        return {
+            "sid": statement.id,
+            "kind": REVOKE,
+            "subject": statement.subject,
+            "signer": statement.authority,
+            "at": statement.issued_at,
+            "last_seq": None,
+            "wire": statement.wire,
+            "received_at": now_ms,
+        }
+    if isinstance(statement, Rotation):
+        return {
+            "sid": statement.id,
+            "kind": ROTATE,
+            "subject": statement.old,
+            "signer": statement.new,
+            "at": statement.rotated_at,
+            "last_seq": statement.last_seq,
+            "wire": statement.wire,
+            "received_at": now_ms,
+        }
+    raise TypeError(f"not a statement: {type(statement).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class RotationLimit:
+    """Up to where a rotated-away key's records are valid (the first rotation of that key held)."""
+
+    last_seq: int
+    rotated_at: int
+
+    def allows(self, seq: int, created: int) -> bool:
+        # The same rule as protocol.statements.Rotation.allows, on the stored columns.
+        return seq <= self.last_seq and created <= self.rotated_at
+
+
+async def revoked_among(conn: AsyncConnection, keys: Iterable[bytes]) -> set[bytes]:
+    """Which of these keys a stored revocation names (Rule 3), inside the caller's transaction."""
+    wanted = sorted(set(keys))
+    found: set[bytes] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        rows = await conn.execute(
+            select(statements.c.subject).where(
+                statements.c.kind == REVOKE, statements.c.subject.in_(wanted[start : start + _CHUNK])
+            )
+        )
+        found.update(row.subject for row in rows)
+    return found
+
+
+async def rotation_limits(conn: AsyncConnection, keys: Iterable[bytes]) -> dict[bytes, RotationLimit]:
+    """For each of these keys that a held rotation retired: its limits (Rule 3)."""
+    wanted = sorted(set(keys))
+    found: dict[bytes, RotationLimit] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = await conn.execute(
+            select(statements.c.subject, statements.c.last_seq, statements.c.at)
+            .where(statements.c.kind == ROTATE, statements.c.subject.in_(wanted[start : start + _CHUNK]))
+            .order_by(statements.c.id)
+        )
+        for row in rows:
+            found.setdefault(row.subject, RotationLimit(row.last_seq, row.at))
+    return found
+
+
+async def _first_rotations(conn: AsyncConnection) -> dict[bytes, bytes]:
+    """old key -> new key, by the first rotation held of each old key (a fork's second is not applied)."""
+    rows = await conn.execute(
+        select(statements.c.subject, statements.c.signer)
+        .where(statements.c.kind == ROTATE)
+        .order_by(statements.c.id)
+    )
+    chain: dict[bytes, bytes] = {}
+    for row in rows:
+        chain.setdefault(row.subject, row.signer)
+    return chain
+
+
+def _final_key(key: bytes, chain: dict[bytes, bytes]) -> bytes:
+    seen = {key}
+    while key in chain and chain[key] not in seen:  # a cycle (A->B->A) stops where it would repeat
+        key = chain[key]
+        seen.add(key)
+    return key
+
+
+class StatementBook:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, incoming: Sequence[Statement], *, now_ms: int) -> list[Statement]:
+        """Store the statements not held yet; return those, in the order given."""
+        unique = {statement.id: statement for statement in incoming}
+        if not unique:
+            return []
+        async with WriteTransaction(self._engine) as conn:
+            held: set[bytes] = set()
+            ids = sorted(unique)
+            for start in range(0, len(ids), _CHUNK):
+                rows = await conn.execute(
+                    select(statements.c.sid).where(statements.c.sid.in_(ids[start : start + _CHUNK]))
+                )
+                held.update(row.sid for row in rows)
+            fresh = [s for s in unique.values() if s.id not in held]
+            # A rotation of a revoked key (held, or revoked in this same batch) is not stored (Rule 4).
+            revoked = await revoked_among(conn, [s.old for s in fresh if isinstance(s, Rotation)])
+            revoked |= {s.subject for s in fresh if isinstance(s, Revocation)}
+            fresh = [s for s in fresh if not (isinstance(s, Rotation) and s.old in revoked)]
+            if fresh:
+                await conn.execute(insert(statements), [_row(s, now_ms) for s in fresh])
+            rotated = sorted({s.old for s in fresh if isinstance(s, Rotation)})
+            if rotated:
+                # Pins sit under a key's current form: moving each newly rotated key's pin to the end of its
+                # chain also carries along a pin moved to it by an earlier rotation.
+                chain = await _first_rotations(conn)
+                for old in rotated:
+                    await move_pin(conn, old, _final_key(old, chain))
+        return fresh
+
+    async def known(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of these statement ids are held (to skip verifying copies of what we have)."""
+        found: set[bytes] = set()
+        wanted = sorted(set(ids))
+        async with self._engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = await conn.execute(
+                    select(statements.c.sid).where(statements.c.sid.in_(wanted[start : start + _CHUNK]))
+                )
+                found.update(row.sid for row in rows)
+        return found
+
+    async def head(self) -> int:
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(select(func.coalesce(func.max(statements.c.id), 0)))).scalar_one())
+
+    async def after(self, position: int) -> list[StoredStatement]:
+        """Statements stored after a position, oldest first (the daemon's poll for other processes')."""
+        query = select(statements).where(statements.c.id > position).order_by(statements.c.id)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [StoredStatement(r.id, r.kind, r.subject, r.signer, r.at, r.wire, r.received_at) for r in rows]
+
+    async def ids(self) -> list[bytes]:
+        async with self._engine.connect() as conn:
+            return [row.sid for row in await conn.execute(select(statements.c.sid))]
+
+    async def revoked(self) -> frozenset[bytes]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(statements.c.subject).where(statements.c.kind == REVOKE))
+            return frozenset(row.subject for row in rows)
+
+    async def retired(self) -> dict[bytes, RotationLimit]:
+        """Every key a held rotation retired, with its limits."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(statements.c.subject, statements.c.last_seq, statements.c.at)
+                .where(statements.c.kind == ROTATE)
+                .order_by(statements.c.id)
+            )
+            found: dict[bytes, RotationLimit] = {}
+            for row in rows:
+                found.setdefault(row.subject, RotationLimit(row.last_seq, row.at))
+            return found
+
+    async def rotation_into(self, key: bytes) -> bytes | None:
+        """The latest held rotation into `key` (what a node presents in its handshakes), if any."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(statements.c.wire)
+                    .where(statements.c.kind == ROTATE, statements.c.signer == key)
+                    .order_by(statements.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return row.wire if row is not None else None
+
+    async def forks(self) -> dict[bytes, list[bytes]]:
+        """Keys rotated into more than one key (Rule 4): old key -> the new keys, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(statements.c.subject, statements.c.signer)
+                .where(statements.c.kind == ROTATE)
+                .order_by(statements.c.id)
+            )
+            targets: dict[bytes, list[bytes]] = {}
+            for row in rows:
+                if row.signer not in targets.setdefault(row.subject, []):
+                    targets[row.subject].append(row.signer)
+        return {old: new for old, new in targets.items() if len(new) > 1}
