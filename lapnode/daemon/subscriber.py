@@ -116,7 +116,7 @@ class Subscription:
         async with self._node.dial(peer) as channel:
             self._channel = channel
             # In strict mode the inbound decision reads the sender's attributes from its credential.
-            self._sender = recipient_for(peer.key, peer, channel.credential)
+            self._sender = recipient_for(channel.peer_key, peer, channel.credential)
             await self._gossip.opened(channel)
             self.state.connected = True
             vector = await self._node.store.holdings()
