@@ -1,58 +1,133 @@
-"""The exits other than gossip: what a known peer, or the public, may have of the records held here.
+"""Every exit's recipient, decision and audit entries: the one adapter between the exits and the policy.
 
-Rule 1: `query --as`, `show --as`, `bundle export --for/--public` and `policy explain` decide through
-`lapnode.policy.decide`, with the record's stored hop count, the node's policy.toml and the clock, as
-the feed does; and they take what leaves from `disclosed_record`. Nothing here chooses by itself.
-Rule 2: the peer's attributes come from the peer book (what the operator pinned), never from elsewhere;
-a node id that is not in the peer book is an error, not an anonymous recipient.
+Rule 1: every exit decides through `lapnode.policy.decide` with the record's stored hop count, the node's
+policy.toml and the clock (`decide_for`), and takes what leaves from `disclosed_record` /
+`disclosed_wire`. Nothing here chooses by itself. The gossip feed calls `decide` directly on its hot path
+with the same arguments (lapnode/daemon/feed.py).
+Rule 2: a recipient is described by evidence, never by a claim (DESIGN-NOTES 5): a peer's attributes come
+from the peer book (what the operator pinned), a TAXII token's from what the operator set on it, this
+node's own organisation's from config.toml; the public has no attributes and matches no audience clause.
+A node id that is not in the peer book is an error, not an anonymous recipient.
+Rule 3: every exit that discloses (gossip, `bundle export`, `export stix|misp|xarf|csv`, TAXII pages)
+appends each decision it made to the audit trail, once per export or page, and only then writes the file
+or sends the response; if the append fails, nothing is disclosed (`AuditNotRecorded`). Previews
+(`query --as`, `show --as`, `policy explain`, `publish --dry-run`) disclose nothing and record nothing.
+Rule 4: the trail names a node recipient by its key and any other by a label (`Audience.audit_recipient`):
+"public-export", "taxii:<token name>", or "<exit>:<file>" for a file made for this node's own
+organisation. Labels are made valid, bounded Unicode here, whatever a file name holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from keys.identity import node_id_from_public_key, public_key_from_node_id
+from lapnode.config import Config
 from lapnode.errors import LapnodeError
 from lapnode.policy import (
     PUBLIC,
     Decision,
+    Disclosable,
     Policy,
     Recipient,
     Via,
     decide,
     disclosed_record,
 )
-from lapnode.store import Peer, Store, StoredRecord
+from lapnode.store import AuditEvent, Peer, Store, StoredRecord, StoreError
+from lapnode.store.audit import MAX_LABEL_CHARS
 from protocol.envelope import Record
+
+PUBLIC_LABEL: Final = "public-export"
+STDOUT_NAME: Final = "<stdout>"
 
 
 class RecordWithheld(LapnodeError):
     """The record would not go to that recipient; the message gives every reason."""
 
 
+class AuditNotRecorded(LapnodeError):
+    """The exit's decisions could not be appended to the audit trail, so nothing was disclosed."""
+
+
+def _pseudo_key(label: str) -> bytes:
+    # Recipients that are not nodes still need a key for `decide`: one that can never be an author's or a
+    # named member's (it is a hash, not a point on the curve that any node's key was made from).
+    return hashlib.blake2b(label.encode(), digest_size=32, person=b"lapnode.export").digest()
+
+
+def audit_label(text: str) -> str:
+    """`text` as a valid audit recipient label (Rule 4): undecodable bytes of a file name (surrogate
+    escapes) become U+FFFD, and a label too long for the trail keeps its end, where a file's name is."""
+    clean = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") or "?"
+    if len(clean) <= MAX_LABEL_CHARS:
+        return clean
+    return "…" + clean[-(MAX_LABEL_CHARS - 1) :]
+
+
+def file_label(exit_name: str, path: str) -> str:
+    """The label of a file made for this node's own organisation: the exit and where the file went."""
+    where = STDOUT_NAME if path == "-" else os.path.abspath(path)
+    return audit_label(f"{exit_name}:{where}")
+
+
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who an exit serves: a peer from the peer book, or the public; and by which way."""
+    """Who an exit serves, by which way (`via`), how the operator reads it, and how the trail names it."""
 
     recipient: Recipient
     via: Via
     label: str
+    audit_recipient: bytes | str
 
     @classmethod
     def public(cls) -> Audience:
-        return cls(PUBLIC, "public", "a public export")
+        return cls(PUBLIC, "public", "a public export", PUBLIC_LABEL)
 
 
 def peer_recipient(peer: Peer) -> Recipient:
     return Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
 
 
+def audience_for_peer(peer: Peer, via: Via) -> Audience:
+    label = f"peer {node_id_from_public_key(peer.key)}" + (f" ({peer.name})" if peer.name else "")
+    return Audience(peer_recipient(peer), via, label, peer.key)
+
+
 async def peer_audience(store: Store, node_id: str, via: Via) -> Audience:
     """The audience for a peer named by node id; UnknownPeer if the operator never added it (Rule 2)."""
-    peer = await store.peers.get(public_key_from_node_id(node_id))
-    label = f"peer {node_id_from_public_key(peer.key)}" + (f" ({peer.name})" if peer.name else "")
-    return Audience(peer_recipient(peer), via, label)
+    return audience_for_peer(await store.peers.get(public_key_from_node_id(node_id)), via)
+
+
+def local_audience(config: Config, *, audit_recipient: str) -> Audience:
+    """This node's own organisation (its MISP, OpenCTI or SIEM), with the attributes from config.toml.
+
+    A file is made for it, so the way is "bundle"; `audit_recipient` names the file (`file_label`).
+    """
+    recipient = Recipient(_pseudo_key("local"), config.org, config.category, config.jurisdiction)
+    label = f"{config.org} (this node's organisation)"
+    return Audience(recipient, "bundle", label, audit_label(audit_recipient))
+
+
+def token_audience(name: str, org: str | None, category: str | None, jurisdiction: str | None) -> Audience:
+    """A TAXII client, with the attributes the operator set on its token."""
+    recipient = Recipient(_pseudo_key(f"taxii:{name}"), org, category, jurisdiction)
+    return Audience(recipient, "bundle", f"TAXII token {name!r}", audit_label(f"taxii:{name}"))
+
+
+def decide_for(
+    header: Disclosable, hops: int, audience: Audience, *, our_key: bytes, policy: Policy, now_ms: int
+) -> Decision:
+    """The decision for one record (its verified header and stored hop count) and this audience."""
+    return decide(
+        header, audience.recipient, now_ms=now_ms, our_key=our_key, hops=hops, policy=policy, via=audience.via
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +143,7 @@ class Disclosure:
     def shown(self) -> StoredRecord | None:
         if self.record is None:
             return None
-        return StoredRecord(self.record, self.stored.received_at, self.stored.hops)
+        return StoredRecord(self.record, self.stored.received_at, self.stored.hops, self.stored.flags)
 
     def withheld_fields(self) -> list[str]:
         """The fields this record carries that the decision withholds (none unless it redacts)."""
@@ -82,14 +157,14 @@ def disclose(
 ) -> list[Disclosure]:
     result = []
     for item in items:
-        decision = decide(
-            item.record.header,
-            audience.recipient,
-            now_ms=now_ms,
-            our_key=our_key,
-            hops=item.hops,
-            policy=policy,
-            via=audience.via,
+        if item.flags:
+            # Its author's key was revoked, or retired before it (SPEC §8.7-8.8): no peer would accept
+            # it, and gossip never passes it on, so no other exit does either.
+            reasons = tuple(f"{flag}: not passed on" for flag in item.flags)
+            result.append(Disclosure(item, Decision("withhold", reasons), None))
+            continue
+        decision = decide_for(
+            item.record.header, item.hops, audience, our_key=our_key, policy=policy, now_ms=now_ms
         )
         result.append(Disclosure(item, decision, disclosed_record(item.record, decision)))
     return result
@@ -103,3 +178,27 @@ def shown_or_withheld(disclosure: Disclosure, audience: Audience) -> StoredRecor
         reasons = "; ".join(disclosure.decision.reasons)
         raise RecordWithheld(f"record {record_id} would be withheld from {audience.label}: {reasons}")
     return shown
+
+
+def audit_events(
+    decided: Iterable[tuple[bytes, Decision]], audience: Audience, *, exit_name: str, time_ms: int
+) -> list[AuditEvent]:
+    """One audit event per (record id, decision), all for `audience`, through `exit_name`, at `time_ms`."""
+    recipient = audience.audit_recipient
+    return [
+        AuditEvent(bytes(rid), recipient, decision.action, decision.reasons, time_ms, exit_name)
+        for rid, decision in decided
+    ]
+
+
+async def record_decisions(store: Store, events: Sequence[AuditEvent]) -> None:
+    """Append an exit's decisions in one transaction (Rule 3); AuditNotRecorded if the store refuses."""
+    try:
+        await store.audit.append(events)
+    except (StoreError, SQLAlchemyError) as exc:
+        # The cause goes into the message (the operator must fix it); it holds no secret, only the
+        # database's own complaint, on one line.
+        cause = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+        raise AuditNotRecorded(
+            f"could not record the decisions in the audit trail ({cause}); nothing was disclosed"
+        ) from None

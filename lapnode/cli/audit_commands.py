@@ -1,6 +1,6 @@
 """`lapnode audit`, `lapnode audit verify`, `lapnode audit head`: the disclosure audit trail.
 
-Rule 1: these commands only read the trail; only the exits (gossip, exports) append to it.
+Rule 1: these commands only read the trail; only the exits (gossip, exports, TAXII) append to it.
 Rule 2: `audit verify` exits 0 with `ok: N entries, head HASH`, or 1 with one line naming the first broken
 entry (the dispatcher prints it), so a cron job or monitoring check can run it as it is.
 """

@@ -3,6 +3,10 @@
 Rule 1: an export is an exit like any other (lapnode.exits): it is made `--for` one peer from the peer
 book, whose decision applies to every record (withheld ones are left out, redacted ones redacted), or
 `--public`, which takes TLP:CLEAR records only. There is no export for nobody in particular.
+Rule 2: every decision of an export, withheld records included, is appended to the audit trail (exit
+"bundle-export") in one transaction after the bundle is made in memory and before it is written; if that
+fails, nothing is written (lapnode.exits Rule 3). The destination is checked first, so an export refused
+for an existing file records nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -30,11 +34,12 @@ from lapnode.cli.policy_commands import our_key, policy_of
 from lapnode.clock import now_ms
 from lapnode.config import check_network, load_config
 from lapnode.errors import BundleError, InputError
-from lapnode.exits import Audience, Disclosure, disclose, peer_audience
+from lapnode.exits import Audience, Disclosure, audit_events, disclose, peer_audience, record_decisions
 from lapnode.home import CONFIG_NAME, is_initialised, resolve_home
 from lapnode.store import IngestReport, Store
 
 _STDIO = "-"
+EXIT: Final = "bundle-export"
 
 
 @click.group()
@@ -68,28 +73,35 @@ def export(
     query_filters = filters.to_query(limit=1)  # collect_records pages through all; limit is its own
     rules = policy_of(node_home)
     ours = our_key(node_home)
+    if file != _STDIO:
+        check_new_file(Path(file), force=force)
 
-    async def action(store: Store) -> tuple[Audience, list[Disclosure]]:
+    async def action(store: Store) -> tuple[Audience, list[Disclosure], bytes]:
         audience = Audience.public() if public else await peer_audience(store, str(for_peer), "bundle")
         held = await collect_records(store, query_filters, filters.limit)
-        return audience, disclose(held, audience, our_key=ours, policy=rules, now_ms=now_ms())
+        now = now_ms()
+        disclosures = disclose(held, audience, our_key=ours, policy=rules, now_ms=now)
+        wires = [d.record.wire for d in disclosures if d.record is not None]
+        data = encode_bundle(node_home.config.network, wires)
+        decided = [(d.stored.record.id, d.decision) for d in disclosures]
+        await record_decisions(store, audit_events(decided, audience, exit_name=EXIT, time_ms=now))
+        return audience, disclosures, data
 
-    audience, disclosures = run_with_store(node_home, action)
+    audience, disclosures, data = run_with_store(node_home, action)
     records = [d.record for d in disclosures if d.record is not None]
-    data = encode_bundle(node_home.config.network, [record.wire for record in records])
     if file == _STDIO:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        _write_new_file(Path(file), data, force=force)
+        write_new_file(Path(file), data, force=force)
     withheld = len(disclosures) - len(records)
     redacted = sum(1 for d in disclosures if d.withheld_fields())
     ask = "--public" if public else "--peer NODE_ID --via bundle"
-    click.echo(
+    text = (
         f"exported {_records(len(records))} to {file} for {audience.label} "
-        f"({withheld} withheld, {redacted} redacted; `lapnode policy explain ID {ask}` says why)",
-        err=True,
+        f"({withheld} withheld, {redacted} redacted; `lapnode policy explain ID {ask}` says why)"
     )
+    click.echo(printable(text), err=True)
 
 
 @bundle.command("import")
@@ -181,10 +193,15 @@ def _read_bundle(file: str) -> bytes:
         raise InputError(f"cannot read {file}: {exc.strerror}") from None
 
 
-def _write_new_file(path: Path, data: bytes, *, force: bool) -> None:
-    """Write atomically: a reader (or a crash) never sees half a bundle."""
+def check_new_file(path: Path, *, force: bool) -> None:
+    """Refuse an existing file unless --force; checked before an export decides (and records) anything."""
     if path.exists() and not force:
         raise InputError(f"{path} already exists; pass --force to overwrite it")
+
+
+def write_new_file(path: Path, data: bytes, *, force: bool) -> None:
+    """Write atomically: a reader (or a crash) never sees half a bundle."""
+    check_new_file(path, force=force)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         with temporary.open("xb") as out:

@@ -75,9 +75,14 @@ def echo_json(value: object) -> None:
 
 
 def printable(text: str) -> str:
-    """`text` with control and direction-override characters replaced by U+FFFD (Rule 3)."""
+    """`text` with control and direction-override characters replaced by U+FFFD (Rule 3), and lone
+    surrogates too: they stand for the undecodable bytes of a file name and no terminal can show them."""
     return "".join(
-        "\ufffd" if (unicodedata.category(c) == "Cc" and c not in "\n\t") or c in _BIDI_CONTROLS else c
+        "\ufffd"
+        if (unicodedata.category(c) == "Cc" and c not in "\n\t")
+        or c in _BIDI_CONTROLS
+        or "\ud800" <= c <= "\udfff"
+        else c
         for c in text
     )
 

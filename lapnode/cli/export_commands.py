@@ -3,6 +3,10 @@
 Rule 1: the recipient is always described: `--for NODE_ID` (a peer, with the attributes pinned in the
 peer book), `--public` (anyone: TLP:CLEAR only), or by default this node's own organisation. Every record
 goes through lapnode.interop.disclosure; what it withholds is counted on stderr, never written.
+Rule 2: an export is an exit (lapnode.exits Rule 3): its decisions, withheld records included, are
+appended to the audit trail in one transaction after the output is made in memory and before it is
+written; if that fails, nothing is written. The destination is checked first, so an export refused for
+an existing file records nothing.
 """
 
 from __future__ import annotations
@@ -10,21 +14,30 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy import ColumnElement
 
 from keys.identity import public_key_from_node_id
-from lapnode.cli.bundle_commands import _write_new_file
-from lapnode.cli.common import home_option, load_home, run_with_store
+from lapnode.cli.bundle_commands import check_new_file, write_new_file
+from lapnode.cli.common import home_option, load_home, printable, run_with_store
 from lapnode.cli.filters import FilterOptions, filter_options
 from lapnode.cli.policy_commands import policy_of
 from lapnode.clock import now_ms
 from lapnode.errors import InputError
+from lapnode.exits import (
+    Audience,
+    audience_for_peer,
+    audit_events,
+    file_label,
+    local_audience,
+    record_decisions,
+)
 from lapnode.home import NodeHome
 from lapnode.interop import csv_io, misp, stix_bundle, xarf_io
-from lapnode.interop.disclosure import Audience, audience_for_peer, audience_local, audience_public
 from lapnode.interop.exporting import Collected, author_names, collect
 from lapnode.store import Store, filter_clause
 from lapnode.store.queries import id_range
@@ -33,7 +46,9 @@ from protocol.errors import SchemaError
 from protocol.indicators import normalise
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _STDOUT = "-"
+Render = Callable[[Collected, dict[bytes, str]], T]
 
 
 def _audience_options(command: F) -> F:
@@ -48,54 +63,86 @@ def _audience_options(command: F) -> F:
     )(command)
 
 
-async def _audience(store: Store, home: NodeHome, for_node: str | None, public: bool) -> Audience:
-    if for_node and public:
-        raise click.UsageError("--for and --public exclude each other")
-    rules = policy_of(home)
-    if public:
-        return audience_public(policy=rules)
-    if for_node:
-        peer = await store.peers.get(public_key_from_node_id(for_node))
-        return audience_for_peer(peer, for_node, policy=rules)
-    return audience_local(home.config, policy=rules)
+@dataclass(frozen=True)
+class _Export:
+    """One export: which exit, where it goes, for whom, and which records it considers."""
+
+    exit_name: str
+    out: str
+    for_node: str | None
+    public: bool
+    where: ColumnElement[bool] | None
+    limit: int | None
+    # xarf: the one record asked for (not found, or ambiguous: the usual one-line errors).
+    record_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.for_node and self.public:
+            raise click.UsageError("--for and --public exclude each other")
 
 
-def _gather(
-    home: NodeHome, options: dict[str, Any], *, for_node: str | None, public: bool
-) -> tuple[Collected, dict[bytes, str], Audience]:
-    filters = FilterOptions.pop_from(options)
-    where = filter_clause(filters.to_query(limit=1))
+async def _audience(store: Store, home: NodeHome, export: _Export) -> Audience:
+    if export.public:
+        return Audience.public()
+    if export.for_node:
+        return audience_for_peer(await store.peers.get(public_key_from_node_id(export.for_node)), "bundle")
+    return local_audience(home.config, audit_recipient=file_label(export.exit_name, export.out))
+
+
+def _run(home: NodeHome, export: _Export, render: Render[T]) -> tuple[T, Collected, Audience]:
+    """Decide for every record, make the output in memory, then record the decisions (Rule 2)."""
     our_key = public_key_from_node_id(home.node_id())
+    rules = policy_of(home)
 
-    async def action(store: Store) -> tuple[Collected, dict[bytes, str], Audience]:
-        audience = await _audience(store, home, for_node, public)
+    async def action(store: Store) -> tuple[T, Collected, Audience]:
+        if export.record_id is not None:
+            await store.get(export.record_id)
+        audience = await _audience(store, home, export)
+        now = now_ms()
         found = await collect(
             store,
             audience,
-            where=where,
-            limit=filters.limit,
+            policy=rules,
+            where=export.where,
+            limit=export.limit,
             our_key=our_key,
             network=home.config.network,
-            now_ms=now_ms(),
+            now_ms=now,
         )
-        return found, await author_names(store, home.config, our_key), audience
+        output = render(found, await author_names(store, home.config, our_key))
+        events = audit_events(found.decided, audience, exit_name=export.exit_name, time_ms=now)
+        await record_decisions(store, events)
+        return output, found, audience
 
     return run_with_store(home, action)
 
 
+def _filtered(
+    exit_name: str, out: str, options: dict[str, Any], *, for_node: str | None, public: bool
+) -> _Export:
+    filters = FilterOptions.pop_from(options)
+    where = filter_clause(filters.to_query(limit=1))
+    return _Export(exit_name, out, for_node, public, where, filters.limit)
+
+
 def _report(found: Collected, written: int, what: str, out: str, audience: Audience) -> None:
-    click.echo(
+    text = (
         f"exported {written} {what} from {len(found.disclosed)} records to {out} for {audience.label}; "
-        f"{found.withheld} withheld by policy",
-        err=True,
+        f"{found.withheld} withheld by policy"
     )
+    click.echo(printable(text), err=True)
+
+
+def _check_file(out: str, force: bool) -> None:
+    if out != _STDOUT:
+        check_new_file(Path(out), force=force)
 
 
 def _write_text(out: str, text: str, force: bool) -> None:
     if out == _STDOUT:
         click.echo(text, nl=False)
     else:
-        _write_new_file(Path(out), text.encode("utf-8"), force=force)
+        write_new_file(Path(out), text.encode("utf-8"), force=force)
 
 
 @click.group("export")
@@ -115,8 +162,11 @@ def export_stix(
     """Write a STIX 2.1 bundle: contacts as identities, leads as indicators and observed data, trends as
     notes, referrals as groupings, all marked with TLP 2.0."""
     node_home = load_home(home)
-    found, names, audience = _gather(node_home, options, for_node=for_node, public=public)
-    bundle = stix_bundle.bundle(found.disclosed, names)
+    export = _filtered("export-stix", out, options, for_node=for_node, public=public)
+    _check_file(out, force)
+    bundle, found, audience = _run(
+        node_home, export, lambda found, names: stix_bundle.bundle(found.disclosed, names)
+    )
     _write_text(out, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", force)
     objects = bundle["objects"]
     assert isinstance(objects, list)
@@ -134,18 +184,23 @@ def export_misp(
 ) -> None:
     """Write a MISP feed (one event per lead, manifest.json, hashes.csv) with TLP as tlp: tags."""
     node_home = load_home(home)
-    found, names, audience = _gather(node_home, options, for_node=for_node, public=public)
-    events = misp.feed(found.disclosed, names)
+    export = _filtered("export-misp", out, options, for_node=for_node, public=public)
+    _check_feed_directory(Path(out), force=force)
+    events, found, audience = _run(node_home, export, lambda found, names: misp.feed(found.disclosed, names))
     _write_feed(Path(out), events, force=force)
     _report(found, len(events), "MISP events", out, audience)
 
 
-def _write_feed(directory: Path, events: dict[str, dict[str, object]], *, force: bool) -> None:
+def _check_feed_directory(directory: Path, *, force: bool) -> None:
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} is not a directory")
     existing = list(directory.iterdir()) if directory.exists() else []
     if existing and not force:
         raise InputError(f"{directory} is not empty; pass --force to replace the feed in it")
+
+
+def _write_feed(directory: Path, events: dict[str, dict[str, object]], *, force: bool) -> None:
+    _check_feed_directory(directory, force=force)
     staging = directory.with_name(f".{directory.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -190,36 +245,21 @@ def export_xarf(
         address = normalise("email", contact)
     except SchemaError as exc:
         raise InputError(f"--contact: {exc}") from None
-    found, _, audience = _gather_one(node_home, record_id, for_node=for_node, public=public)
-    if not found.disclosed:
+    low, high = id_range(record_id)
+    export = _Export("export-xarf", out, for_node, public, records.c.rid.between(low, high), None, record_id)
+    _check_file(out, force)
+    reporter = org or node_home.config.org
+
+    def render(found: Collected, _: dict[bytes, str]) -> dict[str, object] | None:
+        if not found.disclosed:
+            return None  # withheld: the decision is still recorded, then the command fails
+        return xarf_io.report_for(found.disclosed[0].record, org=reporter, contact=address)
+
+    report, found, audience = _run(node_home, export, render)
+    if report is None:
         raise InputError(f"record {record_id} may not go to {audience.label} (withheld by policy)")
-    report = xarf_io.report_for(found.disclosed[0].record, org=org or node_home.config.org, contact=address)
     _write_text(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n", force)
     _report(found, 1, "X-ARF report", out, audience)
-
-
-def _gather_one(
-    home: NodeHome, record_id: str, *, for_node: str | None, public: bool
-) -> tuple[Collected, dict[bytes, str], Audience]:
-    low, high = id_range(record_id)
-    where = records.c.rid.between(low, high)
-    our_key = public_key_from_node_id(home.node_id())
-
-    async def action(store: Store) -> tuple[Collected, dict[bytes, str], Audience]:
-        await store.get(record_id)  # not found or ambiguous: the usual one-line errors
-        audience = await _audience(store, home, for_node, public)
-        found = await collect(
-            store,
-            audience,
-            where=where,
-            limit=None,
-            our_key=our_key,
-            network=home.config.network,
-            now_ms=now_ms(),
-        )
-        return found, {}, audience
-
-    return run_with_store(home, action)
 
 
 @export_group.command("csv")
@@ -233,7 +273,8 @@ def export_csv(
 ) -> None:
     """Write indicators as CSV, one per row (record_id, author, created, tlp, kind, type, value, title)."""
     node_home = load_home(home)
-    found, _, audience = _gather(node_home, options, for_node=for_node, public=public)
-    text = csv_io.export_csv(found.disclosed)
+    export = _filtered("export-csv", out, options, for_node=for_node, public=public)
+    _check_file(out, force)
+    text, found, audience = _run(node_home, export, lambda found, _: csv_io.export_csv(found.disclosed))
     _write_text(out, text, force)
     _report(found, text.count("\n") - 1, "indicators", out, audience)

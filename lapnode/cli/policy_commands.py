@@ -1,7 +1,8 @@
 """`lapnode policy check|explain` and `lapnode quarantine list|release|drop` (docs/policy.md).
 
 Rule 1: these read policy.toml exactly as the daemon does (`load_policy`), so `policy check` passing
-means the daemon will start with the same rules, and `policy explain` shows the decision the feed makes.
+means the daemon will start with the same rules, and `policy explain` shows the decision the feed makes
+(a preview: nothing leaves the node, so nothing is written to the audit trail).
 Rule 2: quarantine commands edit the store, so they work whether or not the daemon runs; a released
 record takes a new log position, and a running daemon's feeds offer it within a second.
 """

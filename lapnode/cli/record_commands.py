@@ -3,6 +3,8 @@
 Rule 1: `--as NODE_ID` shows what that peer would get (lapnode.exits): records it would not receive are
 left out, redacted ones shown redacted. `publish --dry-run` decides for every known peer before
 anything is signed, and stores nothing.
+Rule 2: both are previews for the operator: nothing leaves the node, so they write nothing to the audit
+trail, which records disclosures (lapnode.exits Rule 3).
 """
 
 from __future__ import annotations

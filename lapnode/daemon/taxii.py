@@ -10,6 +10,9 @@ header that excludes `application/taxii+json;version=2.1`, 404 for unknown colle
 statuses, 415 for a write of the wrong media type and 403 for any write (every collection is read-only),
 400 for filters or paging values the server cannot use. Errors are TAXII error messages and say
 nothing about the token or the records.
+Rule 4: every page is an exit (lapnode.exits Rule 3): `_page` appends the page's decisions to the audit
+trail, exit "taxii", recipient "taxii:<token name>", in one transaction, before the response is made; if
+that fails the client gets 503 and no objects, and the cause goes to the local log only.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from aiohttp import web
 
 from lapnode.daemon.appkeys import NODE
 from lapnode.daemon.node import now_ms
-from lapnode.interop.disclosure import Audience, audience_for_token
+from lapnode.exits import Audience, AuditNotRecorded, audit_events, record_decisions, token_audience
 from lapnode.interop.taxii_collections import (
     BadRequest,
     Entry,
@@ -48,6 +51,7 @@ MAX_CONTENT_LENGTH: Final = 10 * 1024 * 1024
 _AUDIENCE: Final = "lapnode.taxii.audience"
 ORG = web.AppKey("taxii_org", str)
 _ACCEPTABLE: Final = frozenset({"application/taxii+json", "application/*", "*/*"})
+EXIT: Final = "taxii"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -119,16 +123,16 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(401, "Unauthorized", "a valid API token is required", challenge)
     if request.method == "GET" and not _accepts_taxii(request.headers.get("Accept", "*/*")):
         return error(406, "Not Acceptable", f"this server answers with {TAXII_MEDIA}")
-    node = request.config_dict[NODE]
-    request[_AUDIENCE] = audience_for_token(
-        entry.name, entry.org, entry.category, entry.jurisdiction, policy=node.policy
-    )
+    request[_AUDIENCE] = token_audience(entry.name, entry.org, entry.category, entry.jurisdiction)
     try:
         return await handler(request)
     except BadRequest as exc:
         return error(400, "Bad Request", str(exc))
     except NotFound:
         return error(404, "Not Found")
+    except AuditNotRecorded as exc:
+        request.config_dict[NODE].log_event("taxii_not_served", token=entry.name, reason=str(exc))
+        return error(503, "Service Unavailable", "the server cannot serve objects now; try again later")
 
 
 def create_taxii_app() -> web.Application:
@@ -213,19 +217,24 @@ async def _reader(request: web.Request) -> Reader:
         node.network,
         now_ms(),
         {k: v for k, v in names.items() if v},
+        policy=node.policy,
     )
 
 
 async def _page(request: web.Request, filters: Filters | None = None) -> Page:
+    """The page a request asks for, its decisions already in the audit trail (Rule 4)."""
     kind = _kind(request)
     query = request.rel_url.query
     reader = await _reader(request)
-    return await reader.page(
+    page = await reader.page(
         kind,
         filters or parse_filters(query),
         limit=parse_limit(query.get("limit")),
         cursor=parse_next(query.get("next")),
     )
+    events = audit_events(page.decided, reader.audience, exit_name=EXIT, time_ms=reader.now_ms)
+    await record_decisions(reader.store, events)
+    return page
 
 
 def _date_headers(entries: list[Entry]) -> dict[str, str]:

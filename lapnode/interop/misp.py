@@ -2,7 +2,7 @@
 
 The layout is MISP's "feed" format (what PyMISP's `MISPEvent.to_feed` writes and
 `pymisp.tools.feed_meta_generator` indexes); MISP and OpenCTI subscribe to such a directory over HTTP.
-Rule 1: the events come only from `disclosure.disclose`; TLP travels as a `tlp:` tag on every event.
+Rule 1: the events come only from `disclosure.decide_rows`; TLP travels as a `tlp:` tag on every event.
 Rule 2: ids are deterministic (event uuid from the record id, attribute uuid from record id and subject),
 so a re-export updates the same events in MISP instead of duplicating them.
 Rule 3: hand-written rather than built with PyMISP: the format is a few flat JSON maps, and PyMISP would

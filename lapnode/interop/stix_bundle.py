@@ -1,6 +1,6 @@
 """A STIX 2.1 bundle of disclosed records, for files (`lapnode export stix`) and TAXII pages alike.
 
-Rule 1: the input is what `disclosure.disclose` let through, and nothing else: this module never reads
+Rule 1: the input is what `disclosure.decide_rows` let through, and nothing else: this module never reads
 the store.
 Rule 2: an object shared by several records (an observable, an author's identity, a country) appears
 once, marked with the least restrictive TLP of the records that disclosed it: each of those records has

@@ -1,6 +1,6 @@
 """The TAXII 2.1 collections this node serves: one per record kind, paged by log position.
 
-Rule 1: what a client sees is what `disclosure.disclose` lets through for its token's recipient
+Rule 1: what a client sees is what `disclosure.decide_rows` lets through for its token's recipient
 attributes; a withheld record contributes nothing, not even its position in a count.
 Rule 2: pages are keyset pages on (log position, object index within the record's objects), encoded in
 the opaque `next`. Each request reads at most SCAN_ROWS log rows, whatever the policy withholds, so a
@@ -13,6 +13,10 @@ those objects twice (clients de-duplicate by id and version) and never misses on
 millisecond after its last poll (polling by time loses late arrivals: LESSONS.md, MISP #3666).
 Rule 4: objects made from a record can be found by id (their uuid starts with the record id); an
 observable, an author's identity or a country is served inside pages but not by id.
+Rule 5: a page carries the decisions it carries out (`Page.decided`), for the server to append to the
+audit trail, as one batch, before it answers (lapnode.exits Rule 3): every withheld record the page
+passed over, and every record it served objects of. A record the page read but did not reach (past the
+cut to `limit`), or whose objects the client's filters all excluded, was not disclosed and is not there.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from lapnode.interop.disclosure import Audience, Disclosed, disclose
+from lapnode.exits import Audience
+from lapnode.interop.disclosure import Disclosed, RowDecision, decide_rows
 from lapnode.interop.stix_common import (
     StixObject,
     parse_timestamp,
@@ -33,6 +38,7 @@ from lapnode.interop.stix_common import (
     tlp_marking,
 )
 from lapnode.interop.stix_objects import RecordObjects
+from lapnode.policy import Decision, Policy
 from lapnode.store import ExportRow, Store
 from protocol.kinds import KNOWN_KINDS
 
@@ -154,6 +160,8 @@ class Entry:
 class Page:
     entries: list[Entry] = field(default_factory=list)
     next: str | None = None
+    # (record id, decision) of every record this page withheld or served objects of (Rule 5).
+    decided: list[tuple[bytes, Decision]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -167,9 +175,19 @@ class Reader:
     now_ms: int
     names: Mapping[bytes, str]
     scan_rows: int = SCAN_ROWS
+    # This node's local rules (policy.toml): TAXII obeys them exactly as gossip does. No default: a
+    # reader that forgot them would serve what they withhold.
+    policy: Policy = field(kw_only=True)
 
-    def _disclose(self, rows: list[ExportRow]) -> list[Disclosed]:
-        return disclose(rows, self.audience, now_ms=self.now_ms, our_key=self.our_key, network=self.network)
+    def _decide(self, rows: list[ExportRow]) -> list[RowDecision]:
+        return decide_rows(
+            rows,
+            self.audience,
+            policy=self.policy,
+            now_ms=self.now_ms,
+            our_key=self.our_key,
+            network=self.network,
+        )
 
     def _entries(self, item: Disclosed) -> list[Entry]:
         record = item.record
@@ -180,9 +198,9 @@ class Reader:
         return [Entry(obj, added, str(obj.get("modified") or obj.get("created") or added)) for obj in group]
 
     async def page(self, kind: str, filters: Filters, *, limit: int, cursor: tuple[int, int] | None) -> Page:
-        """One page of a collection (Rules 1-3)."""
+        """One page of a collection (Rules 1-3 and 5)."""
         if filters.ids is not None:
-            return Page(await self.by_ids(kind, filters))
+            return await self.by_ids(kind, filters)
         if cursor is None:
             start = (
                 0
@@ -199,27 +217,32 @@ class Reader:
                 after=position - 1, limit=wanted, kind=kind, received_after=_inclusive(filters.added_after)
             )
             scanned += len(rows)
-            disclosed = {item.row.position: item for item in self._disclose(rows)}
-            for row in rows:
+            for item in self._decide(rows):
+                row = item.row
                 skip = index if row.position == position else 0
-                item = disclosed.get(row.position)
-                entries = self._entries(item) if item is not None else []
+                entries = self._entries(item.disclosed) if item.disclosed is not None else []
+                served = False
                 for offset in range(skip, len(entries)):
                     entry = entries[offset]
                     if not filters.accepts(entry.obj, entry.version) or entry.obj["id"] in seen:
                         continue
                     if len(page.entries) == limit:
                         page.next = f"{row.position}.{offset}"
+                        if served:
+                            page.decided.append(item.audited)
                         return page
                     seen.add(entry.obj["id"])
                     page.entries.append(entry)
+                    served = True
+                if served or item.disclosed is None:  # served from, or withheld (Rule 5)
+                    page.decided.append(item.audited)
                 position, index = row.position + 1, 0
             if len(rows) < wanted:
                 return page  # the end of the log
         page.next = f"{position}.{index}"
         return page
 
-    async def by_ids(self, kind: str, filters: Filters) -> list[Entry]:
+    async def by_ids(self, kind: str, filters: Filters) -> Page:
         """Objects by id (Rule 4): the records behind record-derived ids, then their matching objects."""
         assert filters.ids is not None
         prefixes = {p for p in (record_prefix(i) for i in filters.ids) if p is not None}
@@ -228,7 +251,14 @@ class Reader:
             rows.update(
                 {row.position: row for row in await self.store.exports.by_id_prefix(prefix, kind=kind)}
             )
-        entries = []
-        for item in self._disclose([rows[p] for p in sorted(rows)]):
-            entries += [e for e in self._entries(item) if filters.accepts(e.obj, e.version)]
-        return entries
+        page = Page()
+        for item in self._decide([rows[p] for p in sorted(rows)]):
+            matching = (
+                [e for e in self._entries(item.disclosed) if filters.accepts(e.obj, e.version)]
+                if item.disclosed is not None
+                else []
+            )
+            if matching or item.disclosed is None:  # served, or withheld (Rule 5)
+                page.decided.append(item.audited)
+            page.entries += matching
+        return page

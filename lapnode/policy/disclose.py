@@ -30,8 +30,8 @@ def disclosed_wire(wire: bytes, decision: Decision, *, network: str) -> bytes | 
     """The bytes `decision` lets out of a stored record's `wire`, or None when it is withheld."""
     if decision.action == "send":
         return wire
-    if decision.action == "withhold":
-        return None
+    if decision.action != "redact":
+        return None  # withhold, or an action this code does not know: fail closed
     # The stored bytes were verified when they were stored; decoding them is how disclosures are dropped.
     return _redacted(verify_record(wire, network=network), decision.fields)
 
@@ -40,8 +40,8 @@ def disclosed_record(record: Record, decision: Decision) -> Record | None:
     """The verified record `decision` lets out: `record`, its redacted copy, or None."""
     if decision.action == "send":
         return record
-    if decision.action == "withhold":
-        return None
+    if decision.action != "redact":
+        return None  # withhold, or an action this code does not know: fail closed
     return verify_record(_redacted(record, decision.fields), network=record.header.network)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lapnode.store.queries import QueryFilters, build_query
@@ -33,9 +33,11 @@ class ExportRow:
     kind: str
     scope: Scope
     wire: bytes
+    # The record id, from the log: an exit names the record in the audit trail without decoding `wire`.
+    rid: bytes
 
 
-def _rows_query() -> Select[int, int, int, bytes, str, bytes, bytes]:
+def _rows_query() -> Select[int, int, int, bytes, str, bytes, bytes, bytes]:
     return select(
         records.c.id,
         records.c.received_at,
@@ -44,6 +46,7 @@ def _rows_query() -> Select[int, int, int, bytes, str, bytes, bytes]:
         records.c.kind,
         records.c.scope,
         records.c.wire,
+        records.c.rid,
     ).select_from(records.join(authors, records.c.author_id == authors.c.id))
 
 
@@ -51,6 +54,10 @@ def filter_clause(filters: QueryFilters) -> ColumnElement[bool] | None:
     """The WHERE clause `lapnode query` would use for these filters (its ordering and limit dropped)."""
     clause = build_query(replace(filters, limit=1)).whereclause
     return clause
+
+
+def _row(r: Row[int, int, int, bytes, str, bytes, bytes, bytes]) -> ExportRow:
+    return ExportRow(r[0], r[1], r[2], r[3], r[4], scope_from_canonical(r[5]), r[6], bytes(r[7]))
 
 
 class ExportLog:
@@ -77,7 +84,7 @@ class ExportLog:
         query = _rows_query().where(and_(*conditions)).order_by(records.c.id).limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [ExportRow(r[0], r[1], r[2], r[3], r[4], scope_from_canonical(r[5]), r[6]) for r in rows]
+        return [_row(r) for r in rows]
 
     async def by_id_prefix(self, prefix: bytes, *, kind: str) -> list[ExportRow]:
         """Rows of `kind` whose record id starts with `prefix` (at most a few: prefixes are 6+ bytes)."""
@@ -91,7 +98,7 @@ class ExportLog:
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [ExportRow(r[0], r[1], r[2], r[3], r[4], scope_from_canonical(r[5]), r[6]) for r in rows]
+        return [_row(r) for r in rows]
 
     async def head(self) -> int:
         async with self._engine.connect() as conn:

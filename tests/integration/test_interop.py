@@ -12,8 +12,10 @@ The secret titles below must never appear in any export or TAXII response.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -29,7 +31,7 @@ from taxii2client.v21 import Server, as_pages
 
 from keys.keyfile import read_key_file
 from lapnode.publishing import publish_record
-from lapnode.store import Store
+from lapnode.store import AuditEntry, AuditFilters, Store
 from protocol.kinds import body_from_document
 from protocol.scope import Scope
 from tests.factories import contact_document, identity, make_record
@@ -267,6 +269,58 @@ def test_status_codes_follow_taxii(site: Site) -> None:
     assert _request(f"{objects_url}?added_after=yesterday", token=token)[0] == 400
     discovery = json.loads(_request(site.root, token=token)[2])
     assert discovery["api_roots"] == [root]
+
+
+async def _taxii_entries(site: Site, token_name: str, after_seq: int) -> list[AuditEntry]:
+    store = await Store.open(site.node.database_url, network=NETWORK)
+    try:
+        found = await store.audit.entries(AuditFilters(recipient=f"taxii:{token_name}", exit="taxii"))
+        return [entry for entry in found if entry.seq > after_seq]
+    finally:
+        await store.close()
+
+
+async def _audit_head(site: Site) -> int:
+    store = await Store.open(site.node.database_url, network=NETWORK)
+    try:
+        return (await store.audit.head()).seq
+    finally:
+        await store.close()
+
+
+def test_a_taxii_page_is_recorded_in_the_audit_trail_before_it_is_served(site: Site) -> None:
+    root = f"{site.root}lapnode/collections/"
+    token = site.tokens["opencti"]
+    lead_id = next(
+        c["id"] for c in json.loads(_request(root, token=token)[2])["collections"] if c["alias"] == "lead"
+    )
+    before = asyncio.run(_audit_head(site))
+    status, _, body = _request(f"{root}{lead_id}/objects/?limit=1000", token=token)
+    assert status == 200
+    served = _record_ids(json.loads(body)["objects"])
+    entries = asyncio.run(_taxii_entries(site, "opencti", before))
+    decided = {entry.event.record.hex(): entry.event for entry in entries}
+    assert len(decided) == len(entries)  # one page: one decision per record, one append
+    assert {rid for rid, event in decided.items() if event.action == "send"} == served
+    ids = site.ids
+    assert decided[ids["strict"]].action == "withhold"
+    assert decided[ids["strict"]].reasons == ("tlp amber+strict: never exported",)
+    assert "scope.categories: recipient's category is not in the audience" in (
+        decided[ids["enforcement-only"]].reasons
+    )
+    # If the trail refuses the page's decisions, the client gets no objects at all.
+    with contextlib.closing(sqlite3.connect(site.node.database_path)) as conn:
+        conn.execute("CREATE TRIGGER refused BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'no'); END")
+        conn.commit()
+    try:
+        status, _, body = _request(f"{root}{lead_id}/objects/", token=token)
+    finally:
+        with contextlib.closing(sqlite3.connect(site.node.database_path)) as conn:
+            conn.execute("DROP TRIGGER refused")
+            conn.commit()
+    assert status == 503 and "objects" not in json.loads(body)
+    assert '"event": "taxii_not_served"' in site.node.log_path.read_text()
+    assert not any(secret in body.decode() for secret in ("Pharmacy", *SECRETS))
 
 
 def _export(site: Site, *args: str) -> subprocess.CompletedProcess[str]:

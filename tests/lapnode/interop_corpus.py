@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from keys.identity import Identity
 from lapnode.config import Config
+from lapnode.exits import Audience, local_audience
+from lapnode.interop.disclosure import Disclosed, decide_rows
+from lapnode.policy import NO_RULES, Policy
 from lapnode.store import ExportRow
 from protocol.envelope import Record, RecordId
 from protocol.scope import Scope
@@ -13,6 +17,8 @@ from tests.factories import T0, contact_document, identity, make_record
 
 AUTHOR = identity("interop-author")
 CONFIG = Config.create(org="OPTA", jurisdiction="NL", category="enforcement", network="test-net")
+# This node's own organisation, as `lapnode export stix --out out.json` (no --for, no --public) serves it.
+LOCAL = local_audience(CONFIG, audit_recipient="export-stix:out.json")
 
 REFERRAL = {
     "title": "Pharmacy spam with a phishing twist",
@@ -106,8 +112,24 @@ def build(author: Identity = AUTHOR) -> Corpus:
 
 def row_of(record: Record, position: int, *, hops: int = 0, received_at: int = T0) -> ExportRow:
     header = record.header
-    return ExportRow(position, received_at, hops, header.author, header.kind, header.scope, record.wire)
+    return ExportRow(
+        position, received_at, hops, header.author, header.kind, header.scope, record.wire, record.id
+    )
 
 
 def rows(records: list[Record]) -> list[ExportRow]:
     return [row_of(record, n + 1) for n, record in enumerate(records)]
+
+
+def disclose(
+    items: Iterable[ExportRow],
+    audience: Audience,
+    *,
+    now_ms: int,
+    our_key: bytes,
+    network: str,
+    policy: Policy = NO_RULES,
+) -> list[Disclosed]:
+    """What the export adapter lets out of `items` for `audience` (the exits record the decisions too)."""
+    decided = decide_rows(items, audience, policy=policy, now_ms=now_ms, our_key=our_key, network=network)
+    return [item.disclosed for item in decided if item.disclosed is not None]

@@ -13,11 +13,9 @@ from hypothesis import strategies as st
 from lapnode.errors import InputError
 from lapnode.interop import csv_io
 from lapnode.interop.arf import parse_arf
-from lapnode.interop.disclosure import audience_local, disclose
 from lapnode.interop.xarf_io import parse_xarf, report_for
-from lapnode.policy import NO_RULES
 from tests.factories import NETWORK, T0
-from tests.lapnode.interop_corpus import AUTHOR, CONFIG, build, row_of
+from tests.lapnode.interop_corpus import AUTHOR, LOCAL, build, disclose, row_of
 
 # RFC 5965 Appendix B.2 (the "complete example"), as published.
 ARF_SAMPLE = b"""\
@@ -186,7 +184,7 @@ def test_a_lead_exports_as_xarf_that_xarf_parse_accepts() -> None:
     corpus = build()
     [item] = disclose(
         [row_of(corpus.referral, 1)],
-        audience_local(CONFIG, policy=NO_RULES),
+        LOCAL,
         now_ms=T0,
         our_key=AUTHOR.public_key.raw,
         network=NETWORK,
@@ -216,7 +214,7 @@ def test_csv_export_imports_back_as_the_same_indicators() -> None:
     corpus = build()
     disclosed = disclose(
         [row_of(corpus.referral, 1), row_of(corpus.contact, 2)],
-        audience_local(CONFIG, policy=NO_RULES),
+        LOCAL,
         now_ms=T0,
         our_key=AUTHOR.public_key.raw,
         network=NETWORK,

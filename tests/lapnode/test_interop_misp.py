@@ -11,17 +11,15 @@ from pymisp.tools import feed_meta_generator
 
 from lapnode.cli.export_commands import _write_feed
 from lapnode.interop import misp
-from lapnode.interop.disclosure import audience_local, disclose
-from lapnode.policy import NO_RULES
 from tests.factories import NETWORK, T0
-from tests.lapnode.interop_corpus import AUTHOR, CONFIG, build, rows
+from tests.lapnode.interop_corpus import AUTHOR, LOCAL, build, disclose, rows
 
 
 def _feed(tmp_path: Path) -> tuple[Path, dict[str, dict[str, object]]]:
     corpus = build()
     disclosed = disclose(
         rows(corpus.all()),
-        audience_local(CONFIG, policy=NO_RULES),
+        LOCAL,
         now_ms=T0 + 10**9,
         our_key=AUTHOR.public_key.raw,
         network=NETWORK,

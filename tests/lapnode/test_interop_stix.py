@@ -9,12 +9,11 @@ import pytest
 import stix2
 from stix2validator import ValidationOptions, validate_instance
 
-from lapnode.interop.disclosure import audience_local, audience_public, disclose
+from lapnode.exits import Audience
 from lapnode.interop.stix_bundle import bundle
 from lapnode.interop.stix_common import TLP_MARKING_IDS
-from lapnode.policy import NO_RULES
 from tests.factories import NETWORK, T0
-from tests.lapnode.interop_corpus import AUTHOR, CONFIG, Corpus, build, rows
+from tests.lapnode.interop_corpus import AUTHOR, LOCAL, Corpus, build, disclose, rows
 
 NOW = T0 + 10**9
 
@@ -25,7 +24,7 @@ def corpus() -> Corpus:
 
 
 def _bundle(corpus: Corpus, *, public: bool = False) -> dict[str, Any]:
-    audience = audience_public(policy=NO_RULES) if public else audience_local(CONFIG, policy=NO_RULES)
+    audience = Audience.public() if public else LOCAL
     disclosed = disclose(
         rows(corpus.all()), audience, now_ms=NOW, our_key=AUTHOR.public_key.raw, network=NETWORK
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lapnode.interop.disclosure import audience_for_token
+from lapnode.exits import token_audience
 from lapnode.interop.stix_common import parse_timestamp, timestamp
 from lapnode.interop.taxii_collections import Filters, Reader, parse_next
 from lapnode.policy import NO_RULES
@@ -29,14 +29,15 @@ async def test_paging_skips_withheld_records_with_bounded_scans(database_url: st
     tlps = ["amber+strict"] * 7 + ["green"] + ["red"] * 6 + ["green", "green"]
     store = await _store_with(database_url, tlps)
     try:
-        audience = audience_for_token("t", None, "industry", "US", policy=NO_RULES)
-        reader = Reader(store, audience, AUTHOR.public_key.raw, NETWORK, T0, {}, scan_rows=5)
+        audience = token_audience("t", None, "industry", "US")
+        reader = Reader(store, audience, AUTHOR.public_key.raw, NETWORK, T0, {}, scan_rows=5, policy=NO_RULES)
         only = Filters(types=frozenset({"indicator"}))
-        pages, cursor, found = 0, None, []
+        pages, cursor, found, decided = 0, None, [], []
         while True:
             page = await reader.page("lead", only, limit=2, cursor=cursor)
             pages += 1
             found += [e.obj["id"] for e in page.entries]
+            decided += page.decided
             assert len(page.entries) <= 2
             if page.next is None:
                 break
@@ -44,7 +45,11 @@ async def test_paging_skips_withheld_records_with_bounded_scans(database_url: st
         # Three green leads, each an indicator; at most 5 rows read per request means several requests.
         assert len(found) == len(set(found)) == 3
         assert pages >= len(tlps) // 5
-        everything = Reader(store, audience, AUTHOR.public_key.raw, NETWORK, T0, {})
+        # The pages together decided every record once, withheld ones included, for the audit trail.
+        expected = ["send" if tlp == "green" else "withhold" for tlp in tlps]
+        assert [decision.action for _, decision in decided] == expected
+        assert len({rid for rid, _ in decided}) == len(tlps)
+        everything = Reader(store, audience, AUTHOR.public_key.raw, NETWORK, T0, {}, policy=NO_RULES)
         whole = await everything.page("lead", only, limit=100, cursor=None)
         assert [e.obj["id"] for e in whole.entries] == found and whole.next is None
     finally:
@@ -56,11 +61,12 @@ async def test_added_after_returns_only_later_records(database_url: str) -> None
     try:
         reader = Reader(
             store,
-            audience_for_token("t", None, "industry", "US", policy=NO_RULES),
+            token_audience("t", None, "industry", "US"),
             AUTHOR.public_key.raw,
             NETWORK,
             T0,
             {},
+            policy=NO_RULES,
         )
         first = await reader.page("lead", Filters(), limit=100, cursor=None)
         last_added = first.entries[-1].date_added
