@@ -63,17 +63,24 @@ class AmbiguousRecordId(LapnodeError):
 POLL_INTERVAL = 0.25
 CURSOR_DEFERRAL_S = 10.0
 
-_HOLDINGS = text(
-    """
+_HOLDINGS = """
     SELECT a.key, MIN(s.seq), MAX(s.seq)
     FROM (
         SELECT author_id, seq, seq - ROW_NUMBER() OVER (PARTITION BY author_id ORDER BY seq) AS island
-        FROM (SELECT DISTINCT author_id, seq FROM records) AS held
+        FROM (SELECT DISTINCT author_id, seq FROM records {where}) AS held
     ) AS s
     JOIN authors AS a ON a.id = s.author_id
     GROUP BY a.key, s.island
     ORDER BY a.key, MIN(s.seq)
     """
+_ALL_HOLDINGS = text(_HOLDINGS.format(where=""))
+# What a publisher cannot bring closer (SPEC §6.5 rule 2): what we hold from its author directly, and
+# what we hold at one relay unless the publisher is that record's author.
+_HOLDINGS_FOR = text(
+    _HOLDINGS.format(
+        where="WHERE hops = 0 OR (hops = 1 AND author_id <> "
+        "COALESCE((SELECT id FROM authors WHERE key = :publisher), -1))"
+    )
 )
 
 
@@ -410,10 +417,18 @@ class Store:
             for row in rows
         ]
 
-    async def holdings(self) -> dict[bytes, Ranges]:
-        """Per author, the sequence numbers held, as ranges (SPEC §6.5)."""
+    async def holdings(self, *, publisher: bytes | None = None) -> dict[bytes, Ranges]:
+        """Per author, the sequence numbers held, as ranges (SPEC §6.5).
+
+        With `publisher`, only the records it could not give us by a shorter path (rule 2): a record
+        held at a relay count that `publisher` could lower is left out, so that it offers the record
+        again and the shorter path is kept (rule 6). The author itself gives a count of 0, any other
+        publisher at least 1. Leaving one in would let a long path that arrived first stop the record
+        short of nodes within its author's relay limit.
+        """
+        query = _ALL_HOLDINGS if publisher is None else _HOLDINGS_FOR.bindparams(publisher=publisher)
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(_HOLDINGS)).all()
+            rows = (await conn.execute(query)).all()
         result: dict[bytes, list[tuple[int, int]]] = {}
         for key, low, high in rows:
             result.setdefault(key, []).append((low, high))
