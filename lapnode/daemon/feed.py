@@ -19,7 +19,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -162,32 +163,20 @@ class Feed:
         self, entries: list[LogEntry], kinds: frozenset[str], vector: Mapping[bytes, Ranges]
     ) -> tuple[list[FeedItem], int]:
         now_ms = time.time_ns() // 1_000_000
-        items: list[FeedItem] = []
-        size = 0
-        revoked = self._gossip.revoked
-        for entry in entries:
-            if entry.source == self._recipient.key or entry.author in revoked:
-                continue
-            if kinds and entry.kind not in kinds:
-                continue
-            if in_ranges(entry.seq, vector.get(entry.author, ())):
-                continue
-            decision = decide(
-                entry,
-                self._recipient,
-                now_ms=now_ms,
-                our_key=self._our_key,
-                hops=entry.hops,
-                policy=self._policy,
-                via="gossip",
-            )
+        selection = select_for(
+            entries,
+            self._recipient,
+            kinds=kinds,
+            vector=vector,
+            policy=self._policy,
+            our_key=self._our_key,
+            now_ms=now_ms,
+            network=self._store.network,
+            revoked=self._gossip.revoked,
+        )
+        for entry, decision in selection.decisions:
             self._note(entry, decision, now_ms)
-            wire = disclosed_wire(entry.wire, decision, network=self._store.network)
-            if wire is not None:
-                hops_out = 0 if entry.author == self._our_key else entry.hops + 1
-                items.append(FeedItem(entry.position, hops_out, wire))
-                size += len(wire)
-        return items, size
+        return selection.items, selection.size
 
     def _note(self, entry: LogEntry, decision: Decision, now_ms: int) -> None:
         recipient = self._recipient.key
@@ -204,6 +193,57 @@ class Feed:
         while self._window.size > WINDOW_BYTES:
             self._window.changed.clear()
             await self._window.changed.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What one round of a feed sends (`items`, `size` record bytes) and every disclosure decision it
+    made on the way (Rule 4: each is audited)."""
+
+    items: list[FeedItem]
+    size: int
+    decisions: list[tuple[LogEntry, Decision]]
+
+
+def select_for(
+    entries: Sequence[LogEntry],
+    recipient: Recipient,
+    *,
+    kinds: frozenset[str],
+    vector: Mapping[bytes, Ranges],
+    policy: Policy,
+    our_key: bytes,
+    now_ms: int,
+    network: str,
+    revoked: AbstractSet[bytes] = frozenset(),
+) -> Selection:
+    """The records of `entries` (a stretch of our log) to send to `recipient`, in log order, as sent.
+
+    SPEC §6.5 rule 3: skip what the recipient sent us, records of `revoked` authors (§8.7: no peer
+    would accept them), kinds it did not ask for and what its `vector` says it holds; everything else
+    goes through `decide` (Rule 1) and leaves as `disclosed_wire` makes it, with the relay count of
+    rule 6. Pure: the feed and the leak oracle (tests/lapnode/test_leak_oracle.py) both run exactly this.
+    """
+    items: list[FeedItem] = []
+    decisions: list[tuple[LogEntry, Decision]] = []
+    size = 0
+    for entry in entries:
+        if entry.source == recipient.key or entry.author in revoked:
+            continue
+        if kinds and entry.kind not in kinds:
+            continue
+        if in_ranges(entry.seq, vector.get(entry.author, ())):
+            continue
+        decision = decide(
+            entry, recipient, now_ms=now_ms, our_key=our_key, hops=entry.hops, policy=policy, via="gossip"
+        )
+        decisions.append((entry, decision))
+        wire = disclosed_wire(entry.wire, decision, network=network)
+        if wire is not None:
+            hops_out = 0 if entry.author == our_key else entry.hops + 1
+            items.append(FeedItem(entry.position, hops_out, wire))
+            size += len(wire)
+    return Selection(items, size, decisions)
 
 
 def _trim(items: list[FeedItem]) -> tuple[list[FeedItem], int]:

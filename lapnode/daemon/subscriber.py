@@ -28,8 +28,8 @@ from lapnode.daemon.membership import recipient_for
 from lapnode.daemon.metrics import DUPLICATES_RECEIVED, RECORDS_RECEIVED, RECORDS_REJECTED
 from lapnode.daemon.node import Node, now_ms
 from lapnode.daemon.statements import MembershipGossip
-from lapnode.policy import InboundDecision, decide_inbound
-from lapnode.store import Arrival, Peer, Rejection
+from lapnode.policy import InboundDecision, Policy, Recipient, decide_inbound
+from lapnode.store import Arrival, Peer, Rejection, Store
 from protocol.gossip import (
     MAX_RANGES_PER_AUTHOR,
     Ack,
@@ -64,6 +64,28 @@ class SubscriptionState:
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+async def subscription_for(store: Store, peer: Peer) -> Subscribe:
+    """What we ask `peer` for when a session starts: its feed after the cursor we committed, of the kinds
+    we want, minus what we hold and it could not bring closer (SPEC §6.5 rules 2 and 6). The leak
+    oracle (tests/lapnode/test_leak_oracle.py) subscribes with exactly this."""
+    vector = await store.holdings(publisher=peer.key)
+    return Subscribe(
+        cursor=peer.cursor,
+        kinds=peer.kinds,
+        vector={a: r[:MAX_RANGES_PER_AUTHOR] for a, r in vector.items()},
+    )
+
+
+def screen_arrival(
+    arrival: Arrival, hops: int, *, sender: Recipient, us: Recipient, policy: Policy, now: int | None = None
+) -> InboundDecision:
+    """The inbound decision on a verified record `sender` just gave us (Rule 4): the screen that
+    Store.ingest calls for every arrival. `now` defaults to the clock."""
+    return decide_inbound(
+        arrival, sender, now_ms=now_ms() if now is None else now, us=us, hops=hops, policy=policy
+    )
+
+
 class Subscription:
     """Keeps one peer's feed flowing into our store for as long as we subscribe to it."""
 
@@ -77,10 +99,7 @@ class Subscription:
         self._sender = recipient_for(peer.key, peer, None)
 
     def _screen(self, arrival: Arrival, hops: int) -> InboundDecision:
-        node = self._node
-        return decide_inbound(
-            arrival, self._sender, now_ms=now_ms(), us=node.us, hops=hops, policy=node.policy
-        )
+        return screen_arrival(arrival, hops, sender=self._sender, us=self._node.us, policy=self._node.policy)
 
     def session_bytes(self) -> tuple[int, int]:
         """Bytes in and out of the current session, or of the last one once it ended."""
@@ -119,14 +138,7 @@ class Subscription:
             self._sender = recipient_for(channel.peer_key, peer, channel.credential)
             await self._gossip.opened(channel)
             self.state.connected = True
-            vector = await self._node.store.holdings()
-            await channel.send(
-                Subscribe(
-                    cursor=peer.cursor,
-                    kinds=peer.kinds,
-                    vector={a: r[:MAX_RANGES_PER_AUTHOR] for a, r in vector.items()},
-                )
-            )
+            await channel.send(await subscription_for(self._node.store, peer))
             await self._gossip.greet(channel)
             self.state.position = peer.cursor
             queue: asyncio.Queue[Batch | CaughtUp] = asyncio.Queue(maxsize=QUEUE_BATCHES)

@@ -7,7 +7,8 @@ Rule 3: one author's sequence numbers are handed out under the database's write 
 publishes can never sign two records at one sequence number.
 Rule 4: records from a peer pass its inbound screen (lapnode.policy.decide_inbound) after verification
 and before anything is written: rejected ones are not stored, quarantined ones are kept aside
-(lapnode.store.quarantine), outside every query and feed.
+(lapnode.store.quarantine), outside every query and feed. A copy of a record already held passes it
+too before it may shorten the stored path (SPEC §6.5 rule 6): what the screen refuses changes nothing.
 """
 
 from __future__ import annotations
@@ -65,17 +66,24 @@ class AmbiguousRecordId(LapnodeError):
 POLL_INTERVAL = 0.25
 CURSOR_DEFERRAL_S = 10.0
 
-_HOLDINGS = text(
-    """
+_HOLDINGS = """
     SELECT a.key, MIN(s.seq), MAX(s.seq)
     FROM (
         SELECT author_id, seq, seq - ROW_NUMBER() OVER (PARTITION BY author_id ORDER BY seq) AS island
-        FROM (SELECT DISTINCT author_id, seq FROM records) AS held
+        FROM (SELECT DISTINCT author_id, seq FROM records {where}) AS held
     ) AS s
     JOIN authors AS a ON a.id = s.author_id
     GROUP BY a.key, s.island
     ORDER BY a.key, MIN(s.seq)
     """
+_ALL_HOLDINGS = text(_HOLDINGS.format(where=""))
+# What a publisher cannot bring closer (SPEC §6.5 rule 2): what we hold from its author directly, and
+# what we hold at one relay unless the publisher is that record's author.
+_HOLDINGS_FOR = text(
+    _HOLDINGS.format(
+        where="WHERE hops = 0 OR (hops = 1 AND author_id <> "
+        "COALESCE((SELECT id FROM authors WHERE key = :publisher), -1))"
+    )
 )
 
 
@@ -262,7 +270,7 @@ class Store:
         set_aside: list[RecordId] = []
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
-            todo = await self._skip_held(conn, peeked, hops, origin, outcome)
+            todo = await self._skip_held(conn, peeked, hops, origin, outcome, screen)
             done = 0
             async for chunk in self._verifier.verify_rows([raws[i] for i in todo]):
                 verified = []
@@ -336,15 +344,19 @@ class Store:
         hops: Sequence[int] | None,
         origin: Origin,
         outcome: WriteOutcome,
+        screen: Screen | None,
     ) -> list[int]:
         """Positions in the batch still to verify: copies of records already held are counted as
         duplicates without verifying them again (on a mesh most arrivals are such copies)."""
         held = await known_ids(conn, [rid for rid in peeked if rid is not None])
         self._held.note((rid, stored_hops) for rid, (_, stored_hops, _author) in held.items())
         if hops is not None and held:
-            shorter: dict[bytes, int] = {rid: hops[i] for i, rid in enumerate(peeked) if rid in held}
+            offered: dict[bytes, int] = {rid: hops[i] for i, rid in enumerate(peeked) if rid in held}
+            closer = _closer(offered, held, origin.source_key)
+            if screen is not None and closer:
+                closer = await _admitted(conn, closer, origin.source_key, screen)
             outcome.relogged += await relog_shorter_paths(
-                conn, held, Origin(origin.source_id, shorter, origin.source_key)
+                conn, held, Origin(origin.source_id, closer, origin.source_key)
             )
         # A record repeated within the batch is verified once; the repeats count as duplicates. So no
         # record still to verify is held or repeated, which spares write_records a second lookup.
@@ -447,10 +459,18 @@ class Store:
             for row in rows
         ]
 
-    async def holdings(self) -> dict[bytes, Ranges]:
-        """Per author, the sequence numbers held, as ranges (SPEC §6.5)."""
+    async def holdings(self, *, publisher: bytes | None = None) -> dict[bytes, Ranges]:
+        """Per author, the sequence numbers held, as ranges (SPEC §6.5).
+
+        With `publisher`, only the records it could not give us by a shorter path (rule 2): a record
+        held at a relay count that `publisher` could lower is left out, so that it offers the record
+        again and the shorter path is kept (rule 6). The author itself gives a count of 0, any other
+        publisher at least 1. Leaving one in would let a long path that arrived first stop the record
+        short of nodes within its author's relay limit.
+        """
+        query = _ALL_HOLDINGS if publisher is None else _HOLDINGS_FOR.bindparams(publisher=publisher)
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(_HOLDINGS)).all()
+            rows = (await conn.execute(query)).all()
         result: dict[bytes, list[tuple[int, int]]] = {}
         for key, low, high in rows:
             result.setdefault(key, []).append((low, high))
@@ -586,6 +606,40 @@ class Store:
 
 def _arrival(row: RecordRow) -> Arrival:
     return Arrival(row.id, row.author, row.seq, row.kind, scope_from_canonical(row.scope))
+
+
+def _closer(
+    offered: dict[bytes, int], held: dict[bytes, tuple[int, int, bytes]], source: bytes | None
+) -> dict[bytes, int]:
+    """The held records of `offered` (id -> stated hops) that came by a shorter path than the stored one."""
+    return {
+        rid: stated
+        for rid, stated in offered.items()
+        if relay_count(stated, held[rid][2], source) < held[rid][1]
+    }
+
+
+async def _admitted(
+    conn: AsyncConnection, closer: dict[bytes, int], source: bytes | None, screen: Screen
+) -> dict[bytes, int]:
+    """Those of `closer` whose copy the peer's inbound screen accepts (Rule 4).
+
+    A copy the screen would not have stored (a local `reject` or `quarantine` rule on this sender, or a
+    scope it broke by sending it) must not shorten the stored path either: the count is what lets us
+    relay the record, and it would then travel further than the paths we accept allow. The screen reads
+    the header of the copy we hold, which has the same id and so the same signed header.
+    """
+    rows = await conn.execute(
+        select(records.c.rid, authors.c.key, records.c.seq, records.c.kind, records.c.scope)
+        .join(authors, records.c.author_id == authors.c.id)
+        .where(records.c.rid.in_(list(closer)))
+    )
+    admitted: dict[bytes, int] = {}
+    for rid, author, seq, kind, scope in rows:
+        arrival = Arrival(RecordId(rid), author, seq, kind, scope_from_canonical(scope))
+        if screen(arrival, relay_count(closer[rid], author, source)).action == "accept":
+            admitted[rid] = closer[rid]
+    return admitted
 
 
 def _safe_url(url: str) -> str:

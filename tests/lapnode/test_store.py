@@ -179,6 +179,29 @@ async def test_holdings_are_ranges_with_gaps(store: Store) -> None:
     assert holdings[bob.public_key.raw] == ((1, 1),)
 
 
+async def test_holdings_for_a_publisher_leave_out_what_it_could_bring_closer(store: Store) -> None:
+    alice, bob, relay = identity("alice"), identity("bob"), identity("relay")
+    for peer in (alice, relay):
+        await store.peers.add(peer.public_key.raw, "127.0.0.1:9", now_ms=T0)
+    a, b = chain(alice, 3), chain(bob, 2)
+    await store.ingest([a[0].wire], source=alice.public_key.raw, hops=[0])
+    await store.ingest([a[1].wire, a[2].wire, b[0].wire], source=relay.public_key.raw, hops=[1, 2, 1])
+    await store.ingest([b[1].wire])  # imported: held at 0 relays
+    everything = {alice.public_key.raw: ((1, 3),), bob.public_key.raw: ((1, 2),)}
+    assert await store.holdings() == everything
+    # Alice herself could give us alice 2 and 3 at 0 relays; nobody can give bob 1 at fewer than 1.
+    assert await store.holdings(publisher=alice.public_key.raw) == {
+        alice.public_key.raw: ((1, 1),),
+        bob.public_key.raw: ((1, 2),),
+    }
+    # Any other publisher (an author we never stored, or none) relays at 1 at best: only alice 3 is out.
+    for publisher in (relay, identity("carol")):
+        assert await store.holdings(publisher=publisher.public_key.raw) == {
+            alice.public_key.raw: ((1, 2),),
+            bob.public_key.raw: ((1, 2),),
+        }
+
+
 async def test_log_keeps_source_hops_and_moves_the_cursor_with_the_commit(store: Store) -> None:
     peer = identity("peer")
     await store.peers.add(peer.public_key.raw, "127.0.0.1:9", now_ms=T0, category="enforcement")

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lapnode.policy import InboundDecision, Recipient, decide_inbound, parse_policy
-from lapnode.store import Arrival, QueryFilters, RecordNotFound, Store, StoreError
+from lapnode.policy import NO_RULES, InboundDecision, Policy, Recipient, decide_inbound, parse_policy
+from lapnode.store import Arrival, QueryFilters, RecordNotFound, Screen, Store, StoreError
 from protocol.scope import Scope
 from tests.factories import NETWORK, T0, chain, identity, make_record
 
@@ -157,3 +157,34 @@ async def test_a_relay_cannot_shorten_a_path_below_one_relay(store: Store) -> No
     await store.ingest([wire], source=far.public_key.raw, hops=[0], cursor=1)
     (entry,) = await store.read_log(0, limit=5)
     assert entry.hops == 0 and entry.position == 1, "a claim of 0 from a non-author moved nothing"
+
+
+@pytest.mark.parametrize("verdict", ["reject", "quarantine"])
+async def test_a_copy_the_screen_refuses_does_not_shorten_the_path(store: Store, verdict: str) -> None:
+    """A record held at two relays comes again straight from its author, whom a local rule refuses: the
+    stored path stays as it was (found by the leak oracle: the shorter count let the record travel
+    further than any path the node accepts allows). The same copy from an accepted author relogs it."""
+    author = identity("screen: author 7")
+    wire = make_record(author, 1, None, scope=Scope.create("green", relay_hops=3)).wire
+    await store.peers.add(author.public_key.raw, "127.0.0.1:7", now_ms=T0)
+    await ingest(store, [wire], hops=[2])
+    refused = parse_policy(
+        {"rule": [{"name": "not-from-7", "action": verdict, "sender": {"node": [author.node_id]}}]}
+    )
+    sender = Recipient(author.public_key.raw, "Author", "enforcement", "BE")
+
+    def screen_with(policy: Policy) -> Screen:
+        def screen(arrival: Arrival, hops: int) -> InboundDecision:
+            return decide_inbound(arrival, sender, now_ms=T0 + 10_000, us=US, hops=hops, policy=policy)
+
+        return screen
+
+    source = author.public_key.raw
+    report = await store.ingest([wire], source=source, hops=[0], cursor=1, screen=screen_with(refused))
+    assert report.stored == [] and report.quarantined == []
+    (entry,) = await store.read_log(0, limit=5)
+    assert (entry.position, entry.hops, entry.source) == (1, 2, RELAY.public_key.raw)
+
+    await store.ingest([wire], source=source, hops=[0], cursor=2, screen=screen_with(NO_RULES))
+    (entry,) = await store.read_log(0, limit=5)
+    assert (entry.position, entry.hops, entry.source) == (2, 0, source)
