@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 
 from lapnode.errors import InputError
 from lapnode.store.schema import authors, records, terms
@@ -47,6 +47,25 @@ def build_query(filters: QueryFilters) -> Select[bytes, int, int]:
         needle = filters.text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(records.c.search_text.like(f"%{needle}%", escape="\\"))
     return query.order_by(records.c.created.desc(), records.c.id.desc()).limit(filters.limit)
+
+
+def live_clause(now_ms: int) -> ColumnElement[bool]:
+    """The records an operator's read (query, contacts, trends, referrals, exports) may use: content not
+    purged (retracted, expired, past retention), not expired at `now_ms`, and not superseded by a live
+    later version from the same author (a `supersedes` link from anyone else changes nothing)."""
+    newer = records.alias("newer")
+    superseded = exists().where(
+        and_(
+            newer.c.supersedes == records.c.rid,
+            newer.c.author_id == records.c.author_id,
+            newer.c.purged.is_(None),
+        )
+    )
+    return and_(
+        records.c.purged.is_(None),
+        or_(records.c.expires.is_(None), records.c.expires > now_ms),
+        ~superseded,
+    )
 
 
 def _term_match(term_type: str | None, value: str) -> Select[int]:

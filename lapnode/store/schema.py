@@ -61,6 +61,13 @@ records = Table(
     # us, and the peer it came from (never sent back there). NULL source: published here or imported.
     Column("hops", Integer, nullable=False, server_default="0"),
     Column("source_id", RowId, ForeignKey("peers.id"), nullable=True),
+    # Lifecycle (SPEC §3.8, issue #5). `purged` is NULL for a live record, else why its content is gone
+    # ("retracted", "expired", "retention"): the row keeps an all-redacted copy (header and signature,
+    # still a valid record) so that the chain stays checkable and the record is never fetched again.
+    Column("purged", String(16), nullable=True),
+    # The id of the earlier version this record replaces (its body's `supersedes` field), if any. A link
+    # counts only between records of one author (lapnode.store.queries.live_clause).
+    Column("supersedes", LargeBinary(32), nullable=True),
     # `show ID` and idempotent ingest.
     Index("ix_records_rid", "rid", unique=True),
     # `query --author`, chain checks and (later) sync vectors.
@@ -68,6 +75,8 @@ records = Table(
     # `query` newest first, with or without --since/--until; --kind filters along this index (few kinds,
     # evenly mixed), which keeps each insert to three B-trees: this, the rid and the author index.
     Index("ix_records_created", "created"),
+    # "Is this record superseded?": one probe per record shown.
+    Index("ix_records_supersedes", "supersedes"),
 )
 
 # `query --indicator` and `query --jurisdiction`. The key is the lookup order, and on SQLite the table
