@@ -4,10 +4,13 @@ Rule 1: every exit decides through `lapnode.policy.decide` with the record's sto
 policy.toml and the clock (`decide_for`), and takes what leaves from `disclosed_record` /
 `disclosed_wire`. Nothing here chooses by itself. The gossip feed calls `decide` directly on its hot path
 with the same arguments (lapnode/daemon/feed.py).
-Rule 2: a recipient is described by evidence, never by a claim (DESIGN-NOTES 5): a peer's attributes come
-from the peer book (what the operator pinned), a TAXII token's from what the operator set on it, this
-node's own organisation's from config.toml; the public has no attributes and matches no audience clause.
-A node id that is not in the peer book is an error, not an anonymous recipient.
+Rule 2: a recipient is described by evidence, never by a claim (DESIGN-NOTES 5). A peer's attributes
+come, in strict mode (SPEC §8.4), from the credential it last presented in a verified handshake,
+re-verified here at the exit's own time against the authorities, revocations and rotations this node holds
+now (`PeerEvidence`); a peer with no credential that still verifies has no attributes and matches no
+audience clause. In legacy mode they come from the peer book (what the operator pinned). A TAXII token's
+come from what the operator set on it, this node's own organisation's from config.toml; the public has no
+attributes. A node id that is not in the peer book is an error, not an anonymous recipient.
 Rule 3: every exit that discloses (gossip, `bundle export`, `export stix|misp|xarf|csv`, TAXII pages)
 appends each decision it made to the audit trail, once per export or page, and only then writes the file
 or sends the response; if the append fails, nothing is disclosed (`AuditNotRecorded`). Previews
@@ -28,6 +31,7 @@ from typing import Final
 from sqlalchemy.exc import SQLAlchemyError
 
 from keys.identity import node_id_from_public_key, public_key_from_node_id
+from keys.membership import TrustedAuthorities
 from lapnode.config import Config
 from lapnode.errors import LapnodeError
 from lapnode.policy import (
@@ -42,6 +46,7 @@ from lapnode.policy import (
 )
 from lapnode.store import AuditEvent, Peer, Store, StoredRecord, StoreError
 from lapnode.store.audit import MAX_LABEL_CHARS
+from protocol.credential import CredentialCheck, CredentialError, verify_credential
 from protocol.envelope import Record
 
 PUBLIC_LABEL: Final = "public-export"
@@ -91,18 +96,60 @@ class Audience:
         return cls(PUBLIC, "public", "a public export", PUBLIC_LABEL)
 
 
-def peer_recipient(peer: Peer) -> Recipient:
-    return Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
+@dataclass(frozen=True, slots=True)
+class PeerEvidence:
+    """What vouches for a peer's attributes at an exit without a session (Rule 2): in strict mode, its
+    last credential checked against what this node trusts and holds at `now_ms`."""
+
+    network: str
+    trusted: TrustedAuthorities
+    revoked: frozenset[bytes]
+    retired: frozenset[bytes]
+    now_ms: int
+
+    @property
+    def strict(self) -> bool:
+        return bool(self.trusted)
+
+    def recipient(self, peer: Peer) -> tuple[Recipient, str]:
+        """The peer's attributes and how the operator reads where they came from."""
+        if not self.strict:
+            pinned = Recipient(peer.key, peer.org, peer.category, peer.jurisdiction)
+            return pinned, "as pinned in the peer book"
+        if peer.credential is None:
+            return Recipient(peer.key), "no credential on file: it has not connected since it was added"
+        check = CredentialCheck(self.trusted, self.now_ms, self.revoked, self.retired)
+        try:
+            credential = verify_credential(
+                peer.credential, network=self.network, check=check, subject=peer.key
+            )
+        except CredentialError as exc:
+            return Recipient(peer.key), f"its last credential no longer holds ({exc})"
+        recipient = Recipient(peer.key, credential.org, credential.category, credential.jurisdiction)
+        return recipient, "from its credential"
 
 
-def audience_for_peer(peer: Peer, via: Via) -> Audience:
-    label = f"peer {node_id_from_public_key(peer.key)}" + (f" ({peer.name})" if peer.name else "")
-    return Audience(peer_recipient(peer), via, label, peer.key)
+async def peer_evidence(store: Store, config: Config, *, now_ms: int) -> PeerEvidence:
+    """The evidence for peers' attributes as this node holds it now."""
+    trusted = TrustedAuthorities.from_ids(config.authorities)
+    if not trusted:
+        return PeerEvidence(config.network, trusted, frozenset(), frozenset(), now_ms)
+    revoked = await store.statements.revoked()
+    retired = frozenset(await store.statements.retired())
+    return PeerEvidence(config.network, trusted, revoked, retired, now_ms)
 
 
-async def peer_audience(store: Store, node_id: str, via: Via) -> Audience:
+def audience_for_peer(peer: Peer, via: Via, evidence: PeerEvidence) -> Audience:
+    recipient, source = evidence.recipient(peer)
+    name = f" ({peer.name})" if peer.name else ""
+    label = f"peer {node_id_from_public_key(peer.key)}{name}, attributes {source}"
+    return Audience(recipient, via, label, peer.key)
+
+
+async def peer_audience(store: Store, config: Config, node_id: str, via: Via, *, now_ms: int) -> Audience:
     """The audience for a peer named by node id; UnknownPeer if the operator never added it (Rule 2)."""
-    return audience_for_peer(await store.peers.get(public_key_from_node_id(node_id)), via)
+    peer = await store.peers.get(public_key_from_node_id(node_id))
+    return audience_for_peer(peer, via, await peer_evidence(store, config, now_ms=now_ms))
 
 
 def local_audience(config: Config, *, audit_recipient: str) -> Audience:

@@ -77,7 +77,11 @@ def export(
         check_new_file(Path(file), force=force)
 
     async def action(store: Store) -> tuple[Audience, list[Disclosure], bytes]:
-        audience = Audience.public() if public else await peer_audience(store, str(for_peer), "bundle")
+        audience = (
+            Audience.public()
+            if public
+            else await peer_audience(store, node_home.config, str(for_peer), "bundle", now_ms=now_ms())
+        )
         held = await collect_records(store, query_filters, filters.limit)
         now = now_ms()
         disclosures = disclose(held, audience, our_key=ours, policy=rules, now_ms=now)

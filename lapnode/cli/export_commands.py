@@ -34,6 +34,7 @@ from lapnode.exits import (
     audit_events,
     file_label,
     local_audience,
+    peer_evidence,
     record_decisions,
 )
 from lapnode.home import NodeHome
@@ -85,7 +86,8 @@ async def _audience(store: Store, home: NodeHome, export: _Export) -> Audience:
     if export.public:
         return Audience.public()
     if export.for_node:
-        return audience_for_peer(await store.peers.get(public_key_from_node_id(export.for_node)), "bundle")
+        peer = await store.peers.get(public_key_from_node_id(export.for_node))
+        return audience_for_peer(peer, "bundle", await peer_evidence(store, home.config, now_ms=now_ms()))
     return local_audience(home.config, audit_recipient=file_label(export.exit_name, export.out))
 
 

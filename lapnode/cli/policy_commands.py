@@ -91,7 +91,13 @@ def explain(
         audience = (
             Audience.public()
             if public
-            else await peer_audience(store, str(peer_id), "bundle" if via == "bundle" else "gossip")
+            else await peer_audience(
+                store,
+                node_home.config,
+                str(peer_id),
+                "bundle" if via == "bundle" else "gossip",
+                now_ms=now_ms(),
+            )
         )
         (disclosure,) = disclose([stored], audience, our_key=ours, policy=rules, now_ms=now_ms())
         return audience, disclosure

@@ -33,7 +33,15 @@ from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.policy_commands import our_key, policy_of
 from lapnode.cli.render import print_detail, print_table, record_document
 from lapnode.clock import now_ms
-from lapnode.exits import Audience, Disclosure, disclose, peer_audience, peer_recipient, shown_or_withheld
+from lapnode.exits import (
+    Audience,
+    Disclosure,
+    PeerEvidence,
+    disclose,
+    peer_audience,
+    peer_evidence,
+    shown_or_withheld,
+)
 from lapnode.home import NodeHome
 from lapnode.policy import Decision, Draft, decide
 from lapnode.publishing import (
@@ -222,13 +230,17 @@ def _dry_run(home: NodeHome, kind: str, scope: Scope, fields: Mapping[str, Value
     """For every known peer: what it would receive of this record if it were published now."""
     rules = policy_of(home)
     draft = Draft(our_key(home), kind, scope)
-    peers = run_with_store(home, lambda store: store.peers.all())
     moment = now_ms()
+
+    async def known_peers(store: Store) -> tuple[list[Peer], PeerEvidence]:
+        return await store.peers.all(), await peer_evidence(store, home.config, now_ms=moment)
+
+    peers, evidence = run_with_store(home, known_peers)
     rows = []
     for peer in peers:
         decision = decide(
             draft,
-            peer_recipient(peer),
+            evidence.recipient(peer)[0],
             now_ms=moment,
             our_key=draft.author,
             hops=0,
@@ -381,8 +393,9 @@ def _as_peer(
 
     async def action(store: Store) -> tuple[list[StoredRecord], list[Disclosure], Audience]:
         found = await fetch(store)
-        audience = await peer_audience(store, as_peer, "gossip")
-        return found, disclose(found, audience, our_key=ours, policy=rules, now_ms=now_ms()), audience
+        moment = now_ms()
+        audience = await peer_audience(store, home.config, as_peer, "gossip", now_ms=moment)
+        return found, disclose(found, audience, our_key=ours, policy=rules, now_ms=moment), audience
 
     return run_with_store(home, action)
 

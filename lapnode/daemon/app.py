@@ -135,6 +135,7 @@ async def gossip_handler(request: web.Request) -> web.StreamResponse:
             # pinned) so that its activity, score and bans are kept like any peer's.
             peer = await node.store.peers.add(peer_key, "", now_ms=now_ms())
         recipient = recipient_for(peer_key, peer, channel.credential)
+        await node.remember_credential(channel)
         stats = request.app[FEEDS].setdefault(peer_key, FeedStats())
         node.channels.add(channel)
         await gossip.opened(channel)

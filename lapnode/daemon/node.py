@@ -107,6 +107,11 @@ class Node:
         allowed = frozenset(p.key for p in peers if not p.blocked and (p.banned_until or 0) <= current)
         return lambda key: key in allowed and not self.membership.refused(key)
 
+    async def remember_credential(self, channel: Channel) -> None:
+        """Keep the credential a peer presented, for the exits that run without a session (lapnode.exits)."""
+        if channel.credential is not None:
+            await self.store.peers.note_credential(channel.peer_key, channel.credential.wire, now_ms=now_ms())
+
     async def sweep(self) -> None:
         """End every channel whose peer has been revoked or whose credential has expired (Rule 3)."""
         current = now_ms()

@@ -136,6 +136,7 @@ class Subscription:
             self._channel = channel
             # In strict mode the inbound decision reads the sender's attributes from its credential.
             self._sender = recipient_for(channel.peer_key, peer, channel.credential)
+            await self._node.remember_credential(channel)
             await self._gossip.opened(channel)
             self.state.connected = True
             await channel.send(await subscription_for(self._node.store, peer))

@@ -40,6 +40,10 @@ class Peer:
     records_received: int
     score: int
     banned_until: int | None
+    # Wire bytes of the credential it last presented in a verified handshake; never trusted as stored:
+    # every reader re-verifies it (lapnode.exits.PeerEvidence).
+    credential: bytes | None = None
+    credential_seen: int | None = None
 
 
 class UnknownPeer(InputError):
@@ -177,6 +181,13 @@ class PeerBook:
             if banned_until is not None:
                 values["banned_until"] = banned_until
             await conn.execute(update(peers).where(peers.c.key == key).values(**values))
+
+    async def note_credential(self, key: bytes, wire: bytes, *, now_ms: int) -> None:
+        """Keep the credential a peer just presented in a verified handshake (schema: peers.credential)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(peers).where(peers.c.key == key).values(credential=wire, credential_seen=now_ms)
+            )
 
     async def _update(self, key: bytes, **values: object) -> None:
         await self.get(key)

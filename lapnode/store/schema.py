@@ -119,6 +119,10 @@ peers = Table(
     Column("records_received", BigInteger, nullable=False, server_default="0"),
     Column("score", Integer, nullable=False, server_default="0"),
     Column("banned_until", BigInteger, nullable=True),
+    # The credential the peer last presented in a verified handshake (SPEC §8.3), and when. Exits that run
+    # without a session (bundle export --for, query --as, ...) re-verify it at their own time (strict mode).
+    Column("credential", LargeBinary, nullable=True),
+    Column("credential_seen", BigInteger, nullable=True),
 )
 
 # Records that a local inbound rule set aside (docs/policy.md, "Quarantine"): verified and kept, but

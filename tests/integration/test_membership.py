@@ -260,6 +260,31 @@ def test_joining_by_token_takes_two_commands_and_the_credential_decides_what_arr
     assert status["alarms"] == []
 
 
+def test_offline_exits_judge_a_peer_by_its_last_credential_not_by_the_pin(federation: Federation) -> None:
+    """Issue 4: `policy explain`, `query --as` and `bundle export --for` run without a session; in strict
+    mode they take the member's attributes from the credential it last presented (government), never
+    from the hub operator's old pin (industry), and a peer with no valid credential matches no clause."""
+    hub, member, expired = federation.hub, federation.member, federation.refused["expired"]
+    wait_until(lambda: connected(member, hub), timeout=WAIT_S, what="the member to connect to the hub")
+    for_industry = hub.publish("--audience-category", "industry", title="Offline exits: industry")
+    for_government = hub.publish("--audience-category", "government", title="Offline exits: government")
+
+    def explain(record: str, peer: NodeProcess) -> dict[str, object]:
+        out = hub.run("policy", "explain", record, "--peer", peer.node_id, "--via", "bundle", "--json")
+        return dict(json.loads(out.stdout))
+
+    to_government, to_industry = explain(for_government, member), explain(for_industry, member)
+    assert to_government["decision"] == "send" and to_industry["decision"] == "withhold"
+    assert "attributes from its credential" in str(to_government["recipient"])
+    # The expired member is in the hub's peer book, pinned as industry, but never showed a valid credential.
+    unvouched = explain(for_industry, expired)
+    assert unvouched["decision"] == "withhold"
+    assert "no credential on file" in str(unvouched["recipient"])
+
+    shown = {r["id"] for r in json.loads(hub.run("query", "--as", member.node_id, "--json").stdout)}
+    assert for_government in shown and for_industry not in shown
+
+
 @pytest.fixture(scope="module")
 def published(federation: Federation) -> str:
     """A record for everyone (TLP clear), published on the hub once the member holds it."""

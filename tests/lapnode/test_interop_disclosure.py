@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from lapnode.exits import Audience, audience_for_peer, token_audience
+from keys.membership import TrustedAuthorities
+from lapnode.exits import Audience, PeerEvidence, audience_for_peer, token_audience
 from lapnode.interop.disclosure import SEALED_REASON, Disclosed, decide_rows, judge
 from lapnode.interop.stix_bundle import bundle
 from lapnode.policy import NO_RULES, Decision, disclosed_record
@@ -41,11 +42,14 @@ def _peer(category: str | None, jurisdiction: str | None) -> Peer:
     )
 
 
+# Legacy mode (no trusted authority): the pinned attributes count (lapnode.exits Rule 2).
+PINS = PeerEvidence(NETWORK, TrustedAuthorities(), frozenset(), frozenset(), T0)
+
 AUDIENCES = {
     "local": LOCAL,
     "public": Audience.public(),
-    "peer-enforcement-GB": audience_for_peer(_peer("enforcement", "GB"), "bundle"),
-    "peer-unpinned": audience_for_peer(_peer(None, None), "bundle"),
+    "peer-enforcement-GB": audience_for_peer(_peer("enforcement", "GB"), "bundle", PINS),
+    "peer-unpinned": audience_for_peer(_peer(None, None), "bundle", PINS),
     "token-industry-US": token_audience("feed", None, "industry", "US"),
 }
 
