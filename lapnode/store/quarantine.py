@@ -18,8 +18,8 @@ from sqlalchemy import Row, Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lapnode.store.queries import id_range
-from lapnode.store.rows import RecordRow
 from lapnode.store.schema import peers, quarantine
+from lapnode.verification.rows import RecordRow
 from protocol.envelope import Record, RecordId
 
 

@@ -35,7 +35,6 @@ from lapnode.store.held import HeldIds
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.quarantine import QuarantinedRecord, SetAside
 from lapnode.store.queries import QueryFilters, build_query, id_range
-from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, peers, records
 from lapnode.store.statements import StatementBook
 from lapnode.store.tail import LogTail
@@ -50,6 +49,7 @@ from lapnode.store.writer import (
     relog_shorter_paths,
     write_records,
 )
+from lapnode.verification.rows import RecordRow
 from protocol.envelope import Record, RecordId, peek_record_id
 from protocol.gossip import Ranges
 from protocol.scope import Scope, scope_from_canonical

@@ -1,108 +1,59 @@
 """Verifying records in bulk on every core.
 
-Rule 1: this is the only way bytes from outside become records in lapnode: every path calls
-protocol.envelope.verify_record and nothing else, so there is one verifier for every entry.
+Rule 1: every record is verified by lapnode.verification.worker (protocol.envelope.verify_record and
+nothing else), in this process or in a worker, so there is one verifier for every entry.
 Rule 2: small batches (a CLI command, a live push) are verified in the calling process. Large batches
 (catch-up, bundle import, benchmarks) go to a pool of worker processes, one per core: decoding and
 schema checks are Python and hold the GIL, so threads would leave the second core idle. Workers return
 `RecordRow`s, the stored form, which is all the writer needs.
-Rule 3: workers ignore SIGINT (the daemon decides when to stop), are shut down with the store, and
-exit on their own if the daemon dies without shutting them down (SIGKILL).
+Rule 3: workers are lean. They run only lapnode.verification.worker, which imports `protocol` and
+`keys` and nothing of the store, daemon or CLI, and they do not re-run the daemon's main script (see
+`_without_main_module`). They are spawned, never forked from the daemon, whose threads (the database
+driver's) fork would copy in whatever state they are in. Not a fork server either: it would be one more
+process of the same size, and its children's shared pages count again in each (docs/performance.md,
+"Session 3").
+Rule 4: workers are shut down with the store, and exit on their own if the daemon dies without shutting
+them down (SIGKILL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
-import multiprocessing.connection
 import os
-import signal
-import threading
-from collections.abc import AsyncIterator, Sequence
+import sys
+import types
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Final
 
-from keys.errors import CryptoError
-from keys.identity import PublicKey
-from lapnode.store.rows import RecordRow
-from protocol.envelope import Record, verify_record
-from protocol.errors import ProtocolError
+from lapnode.verification import worker
+from lapnode.verification.worker import AuthorKeys, Verified, verify, verify_rows
+from protocol.envelope import Record
 
 CHUNK: Final = 500
 # Below this many records a batch is verified in-process: shipping it to a worker costs more.
 POOL_THRESHOLD: Final = 2 * CHUNK
-_MAX_CACHED_KEYS: Final = 100_000
-
-Verified = RecordRow | str
 
 
-class _Keys:
-    """Cache of authors' public keys: building one decodes a curve point, and a network has few authors."""
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """Start child processes without running the parent's main script again in each of them.
 
-    def __init__(self) -> None:
-        self._keys: dict[bytes, PublicKey] = {}
-
-    def __call__(self, raw: bytes) -> PublicKey:
-        key = self._keys.get(raw)
-        if key is None:
-            key = PublicKey(raw)
-            if len(self._keys) < _MAX_CACHED_KEYS:
-                self._keys[raw] = key
-        return key
-
-
-def _verify(raw: bytes, network: str, keys: _Keys) -> Record | str:
-    try:
-        return verify_record(raw, network=network, key_for=keys)
-    except (ProtocolError, CryptoError) as exc:
-        return str(exc) or type(exc).__name__
-
-
-def _rows(raws: Sequence[bytes], network: str, keys: _Keys) -> list[Verified]:
-    results: list[Verified] = []
-    for raw in raws:
-        verified = _verify(raw, network, keys)
-        results.append(verified if isinstance(verified, str) else RecordRow.of(verified))
-    return results
-
-
-_WORKER_KEYS = _Keys()
-
-
-_watching_parent = False
-
-
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
-
-
-def _exit_with_parent() -> None:
-    """End this worker when its parent ends, however it ends.
-
-    A daemon killed with SIGKILL never shuts its pool down, and the pool's queue keeps the workers'
-    pipes open, so without this they would wait forever as orphans. The parent's sentinel becomes
-    readable when the parent exits, however it exits (multiprocessing gives spawned children one).
+    multiprocessing re-runs the parent's `__main__` in every spawned child, so that functions defined
+    there unpickle, unless that module has no file (an interactive session). The
+    daemon's main is the `lapnode` console script, which imports the whole CLI (SQLAlchemy, aiohttp,
+    click...: about 70 MB a worker). Workers run only functions of lapnode.verification.worker, so while
+    the pool starts them the main module is an empty one. The pool starts a process only inside
+    `submit` (never later: workers are not replaced), and warm_up submits on the calling thread.
     """
-    global _watching_parent
-    parent = multiprocessing.parent_process()
-    if parent is None or _watching_parent:
-        return
-    _watching_parent = True
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _worker_ready() -> None:
-    """A task that does nothing: submitting it makes the pool start a worker (see warm_up)."""
-
-
-def _worker_rows(raws: list[bytes], network: str) -> list[Verified]:
-    return _rows(raws, network, _WORKER_KEYS)
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 class Verifier:
@@ -110,7 +61,7 @@ class Verifier:
         self.network = network
         self._workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
         self._pool: ProcessPoolExecutor | None = None
-        self._keys = _Keys()
+        self._keys = AuthorKeys()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -120,17 +71,23 @@ class Verifier:
     def warm_up(self) -> None:
         """Start the worker processes now rather than on the first large batch."""
         if self._workers > 1 and self._pool is None:
-            # spawn, not fork: the daemon has threads (the database driver's), which fork would copy
-            # in whatever state they are in.
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_worker_init)
-            # The pool starts a worker per submitted task; wait until every one has started.
-            for future in [self._pool.submit(_worker_ready) for _ in range(self._workers)]:
-                future.result()
+            spawn = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(self._workers, mp_context=spawn, initializer=worker.worker_init)
+            # The pool starts a worker per submitted task while none is idle; wait until every one has
+            # started.
+            with _without_main_module():
+                started = [pool.submit(worker.worker_ready) for _ in range(self._workers)]
+            try:
+                for future in started:
+                    future.result()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            self._pool = pool
 
     def verify_one(self, raw: bytes) -> Record | str:
         """The verified record, or a one-line reason it was rejected."""
-        return _verify(raw, self.network, self._keys)
+        return verify(raw, self.network, self._keys)
 
     async def verify_rows(self, raws: Sequence[bytes]) -> AsyncIterator[list[Verified]]:
         """Stored forms (or rejection reasons) in input order, one chunk at a time.
@@ -138,13 +95,13 @@ class Verifier:
         Every chunk is queued at once, so the caller can store chunk n while workers verify n+1.
         """
         if len(raws) < POOL_THRESHOLD or self._workers <= 1:
-            yield _rows(raws, self.network, self._keys)
+            yield verify_rows(raws, self.network, self._keys)
             return
         self.warm_up()
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         futures = [
-            loop.run_in_executor(self._pool, _worker_rows, list(raws[i : i + CHUNK]), self.network)
+            loop.run_in_executor(self._pool, worker.worker_rows, list(raws[i : i + CHUNK]), self.network)
             for i in range(0, len(raws), CHUNK)
         ]
         try:

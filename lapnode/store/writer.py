@@ -23,9 +23,9 @@ from typing import cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lapnode.store.rows import RecordRow
 from lapnode.store.schema import authors, equivocations, records, terms
 from lapnode.store.statements import revoked_among, rotation_limits
+from lapnode.verification.rows import RecordRow
 from protocol.envelope import RecordId
 
 _PARAMS_PER_STATEMENT = 500
