@@ -37,6 +37,7 @@ from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.policy_commands import policy, quarantine_group
 from lapnode.cli.record_commands import publish, query, show
 from lapnode.cli.taxii_commands import taxii_group
+from lapnode.cli.trend_commands import trends
 from lapnode.errors import LapnodeError
 from protocol.errors import ProtocolError
 
@@ -74,6 +75,7 @@ for _command in (
     publish,
     query,
     show,
+    trends,
     bundle,
     verify,
     peer,

@@ -360,7 +360,7 @@ def trend(**options: Any) -> None:
     _publish("trend", options, _no_defaults)
 
 
-def _sealed_views(
+def sealed_views(
     home: NodeHome, passphrase_file: Path | None, records: list[Record]
 ) -> dict[RecordId, SealedView]:
     """Open the sealed records among `records` that are addressed to this node (lapnode.sealing)."""
@@ -424,7 +424,7 @@ def query(
     found, disclosures, audience = _as_peer(node_home, as_peer, fetch)
     if disclosures is not None:
         found = [shown for d in disclosures if (shown := d.shown) is not None]
-    views = _sealed_views(node_home, passphrase_file, [item.record for item in found])
+    views = sealed_views(node_home, passphrase_file, [item.record for item in found])
     if as_json:
         echo_json([record_document(item.record, item.received_at, views, flags=item.flags) for item in found])
     else:
@@ -457,7 +457,7 @@ def show(
     (found,), disclosures, audience = _as_peer(node_home, as_peer, fetch)
     if disclosures is not None and audience is not None:
         found = shown_or_withheld(disclosures[0], audience)
-    views = _sealed_views(node_home, passphrase_file, [found.record])
+    views = sealed_views(node_home, passphrase_file, [found.record])
     if as_json:
         echo_json(record_document(found.record, found.received_at, views, flags=found.flags))
     else:

@@ -34,7 +34,7 @@ from lapnode.store.exports import ExportLog
 from lapnode.store.held import HeldIds
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.quarantine import QuarantinedRecord, SetAside
-from lapnode.store.queries import QueryFilters, build_query, id_range
+from lapnode.store.queries import QueryFilters, build_query, id_range, live_clause
 from lapnode.store.schema import authors, equivocations, peers, records
 from lapnode.store.statements import StatementBook
 from lapnode.store.tail import LogTail
@@ -540,6 +540,16 @@ class Store:
 
     async def query(self, filters: QueryFilters) -> list[StoredRecord]:
         return await self._read(build_query(filters))
+
+    async def live_of_kind(self, kind: str, *, now_ms: int, limit: int) -> list[StoredRecord]:
+        """The live records of one kind (`live_clause`), oldest first, at most `limit` of them."""
+        query = (
+            select(records.c.wire, records.c.received_at, records.c.hops)
+            .where(records.c.kind == kind, live_clause(now_ms))
+            .order_by(records.c.created, records.c.id)
+            .limit(limit)
+        )
+        return await self._read(query)
 
     async def count(self) -> int:
         async with self._engine.connect() as conn:

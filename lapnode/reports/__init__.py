@@ -1,0 +1,1 @@
+"""Reports an operator draws from the records this node holds (`lapnode trends`)."""
