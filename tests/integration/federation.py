@@ -38,6 +38,9 @@ LAPNODE = Path(sys.executable).parent / "lapnode"
 NETWORK = "it-net"
 # Waits for a daemon to see something (a record, a connection) are bounded by this many seconds.
 WAIT_S = 30.0
+# Starting a daemon imports everything and migrates its store: on a loaded 2-core machine (other suites
+# running) that alone has taken over 30 s. Waiting longer costs nothing when it starts sooner (we poll).
+START_WAIT_S = 90.0
 
 T = TypeVar("T")
 
@@ -151,7 +154,7 @@ class NodeProcess:
                 stderr=log,
                 env={**_clean_env(), **(env or {})},
             )
-        wait_until(self._started, timeout=WAIT_S, what=f"{self.name} to start")
+        wait_until(self._started, timeout=START_WAIT_S, what=f"{self.name} to start")
 
     def _started(self) -> bool:
         assert self.process is not None
