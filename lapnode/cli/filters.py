@@ -43,8 +43,8 @@ def filter_options(*, default_limit: int | None) -> Callable[[F], F]:
                 "--text",
                 metavar="WORDS",
                 help="Records whose text (titles, summaries, notes, organisations, commentary) has every "
-                "one of WORDS, in any case; a word of 2+ characters also matches words it begins "
-                "(pharm: pharmacy). Punctuation and quotes only separate words.",
+                "one of WORDS as a whole word, in any case; word* also matches the words it begins "
+                "(pharm* finds pharmacy). Other punctuation, quotes and operators only separate words.",
             ),
             click.option(
                 "--limit",

@@ -400,9 +400,9 @@ def query(
     """List the live records this node holds, newest first (purged, expired and superseded ones are left
     out).
 
-    --text WORDS finds records with every word (any case; "pharm" also finds "pharmacy"); punctuation,
-    quotes and operators such as OR, *, - only separate words. --indicator VALUE finds every record
-    naming that domain, IP, email address, phone number, URL... however it is written.
+    --text WORDS finds records with every word, in any case ("pharm*" also finds "pharmacy"); other
+    punctuation, quotes and operators such as OR or - only separate words. --indicator VALUE finds every
+    record naming that domain, IP, email address, phone number, URL... however it is written.
 
     Sealed records addressed to this node are shown opened (the key is unlocked if needed); the others
     as "sealed for N members; not readable here". --text and --indicator never match a sealed record.

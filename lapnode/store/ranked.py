@@ -37,7 +37,12 @@ _FROM_TERM = (
     "ORDER BY record_id DESC LIMIT :n"
 )
 _MARK = f"SELECT indexed_to FROM {STATE_TABLE}"  # noqa: S608
-_BOUND = f"SELECT MAX(max_created) FROM {BLOCKS_TABLE} WHERE block <= :block"  # noqa: S608
+# The highest `created` below position :below: whole blocks from the table, and the part of :below's own
+# block from the records themselves (that block's figure counts the newer records above :below too).
+_BOUND = (
+    f"SELECT MAX(m) FROM (SELECT MAX(max_created) AS m FROM {BLOCKS_TABLE} WHERE block < :block "  # noqa: S608
+    "UNION ALL SELECT MAX(created) FROM records WHERE id >= :start AND id < :below) AS bounds"
+)
 
 
 def _source(filters: QueryFilters) -> tuple[str, dict[str, object], QueryFilters] | None:
@@ -86,7 +91,9 @@ async def newest_ids(conn: AsyncConnection, filters: QueryFilters) -> list[int] 
         if mark is None:
             mark = int((await conn.execute(text(_MARK))).scalar_one())
         if below - 1 <= mark:
-            bound = (await conn.execute(text(_BOUND), {"block": (below - 1) >> BLOCK_SHIFT})).scalar_one()
+            block = below >> BLOCK_SHIFT
+            limits = {"block": block, "start": block << BLOCK_SHIFT, "below": below}
+            bound = (await conn.execute(text(_BOUND), limits)).scalar_one()
             if bound is None or kept[-1][0] > int(bound):
                 break
         chunk = min(chunk * 4, _MAX_CHUNK)

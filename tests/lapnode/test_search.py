@@ -12,7 +12,7 @@ from sqlalchemy import text
 from lapnode.errors import InputError
 from lapnode.store import QueryFilters, Store
 from lapnode.store.queries import contacts_query
-from lapnode.store.search import fts5_query, tsquery, words
+from lapnode.store.search import fts5_query, query_words, tsquery, words
 from protocol.envelope import Record
 from tests.factories import NETWORK, T0, contact_document, identity, lead_document, make_record
 
@@ -63,11 +63,13 @@ async def test_all_words_must_match_in_any_case_and_as_prefixes(store: Store) ->
     await store.ingest([r.wire for r in records])
     assert await texts(store, "botnet") == ["Lottery fraud", "Pharmacy spam from Botnet X"]
     assert await texts(store, "BotNet pharmacy") == ["Pharmacy spam from Botnet X"]
-    assert await texts(store, "pharm") == ["Pharmaceutical phishing", "Pharmacy spam from Botnet X"]
+    assert await texts(store, "pharm") == []
+    assert await texts(store, "pharm*") == ["Pharmaceutical phishing", "Pharmacy spam from Botnet X"]
+    assert await texts(store, "PHARMAC* phish*") == ["Pharmaceutical phishing"]
     assert await texts(store, "pharmacy lottery") == []
-    # A one-character word matches only itself, never every word it begins.
+    # A one-character word matches only itself, with or without a star.
     assert await texts(store, "x") == ["Pharmacy spam from Botnet X"]
-    assert await texts(store, "p") == []
+    assert await texts(store, "p*") == []
 
 
 @pytest.mark.parametrize(
@@ -106,8 +108,10 @@ async def test_input_without_words_is_a_clear_error(store: Store, raw: str) -> N
 
 def test_queries_quote_every_word() -> None:
     assert words('Straße "OR" botnet* x-1') == ["strasse", "or", "botnet", "x", "1"]
-    assert fts5_query(["or", "x"]) == '"or"* AND "x"'
-    assert tsquery(["or", "x"]) == "'or':* & 'x'"
+    found = query_words('Straße "OR*" x* *y z"*')
+    assert found == [("strasse", False), ("or", True), ("x", False), ("y", False), ("z", False)]
+    assert fts5_query(found) == '"strasse" AND "or"* AND "x" AND "y" AND "z"'
+    assert tsquery(found) == "'strasse' & 'or':* & 'x' & 'y' & 'z'"
 
 
 def test_the_postgres_expression_matches_the_migration() -> None:
