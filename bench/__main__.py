@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import ingest, policy, propagate, sync
+from bench import ingest, policy, propagate, query, sync
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,11 +32,29 @@ def main(argv: list[str] | None = None) -> int:
     policy_args.add_argument("--records", type=int, default=2000)
     policy_args.add_argument("--peers", type=int, default=20)
     policy_args.add_argument("--rounds", type=int, default=5)
+    query_args = commands.add_parser(
+        "query", help="indicator lookups, text searches and contacts queries over a large store"
+    )
+    query_args.add_argument("--records", type=int, default=1_000_000)
+    query_args.add_argument("--store", metavar="PATH", help="use (and fill if empty) this SQLite file")
+    query_args.add_argument("--keep", action="store_true", help="keep the temporary store")
+    query_args.add_argument("--lookups", type=int, default=200, help="indicator lookups measured")
+    query_args.add_argument("--searches", type=int, default=100, help="text and contacts queries measured")
     args = parser.parse_args(argv)
     if args.name == "ingest":
         asyncio.run(ingest.run(records=args.records, authors=args.authors, batch=args.batch))
     elif args.name == "sync":
         sync.run(records=args.records, authors=args.authors)
+    elif args.name == "query":
+        asyncio.run(
+            query.run(
+                records=args.records,
+                store_path=args.store,
+                keep=args.keep,
+                lookups=args.lookups,
+                searches=args.searches,
+            )
+        )
     elif args.name == "policy":
         policy.run(records=args.records, peers=args.peers, rounds=args.rounds)
     elif args.name == "propagate":

@@ -48,7 +48,7 @@ def lead_document(rng: random.Random, n: int, *, domains: int = 5000) -> dict[st
     }
 
 
-def _trend(rng: random.Random, n: int) -> dict[str, object]:
+def trend_document(rng: random.Random, n: int) -> dict[str, object]:
     start = _BASE_MS + (n % 52) * 7 * 86_400_000
     return {
         "period_start": start,
@@ -61,7 +61,7 @@ def _trend(rng: random.Random, n: int) -> dict[str, object]:
     }
 
 
-_MAKERS = (("contact", _contact, 1), ("lead", lead_document, 6), ("trend", _trend, 3))
+_MAKERS = (("contact", _contact, 1), ("lead", lead_document, 6), ("trend", trend_document, 3))
 
 
 def signed_records(count: int, authors: int, seed: int = 7) -> Iterator[bytes]:

@@ -76,6 +76,8 @@ class _Export:
     limit: int | None
     # xarf: the one record asked for (not found, or ambiguous: the usual one-line errors).
     record_id: str | None = None
+    # --text was given: the search index is brought up to date first.
+    text: bool = False
 
     def __post_init__(self) -> None:
         if self.for_node and self.public:
@@ -100,6 +102,8 @@ def _run(home: NodeHome, export: _Export, render: Render[T]) -> tuple[T, Collect
         if export.record_id is not None:
             await store.get(export.record_id)
         audience = await _audience(store, home, export)
+        if export.text:
+            await store.search.catch_up()  # the --text clause reads the search index
         now = now_ms()
         found = await collect(
             store,
@@ -124,7 +128,7 @@ def _filtered(
 ) -> _Export:
     filters = FilterOptions.pop_from(options)
     where = filter_clause(filters.to_query(limit=1))
-    return _Export(exit_name, out, for_node, public, where, filters.limit)
+    return _Export(exit_name, out, for_node, public, where, filters.limit, text=filters.text is not None)
 
 
 def _report(found: Collected, written: int, what: str, out: str, audience: Audience) -> None:

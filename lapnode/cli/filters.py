@@ -29,7 +29,10 @@ def filter_options(*, default_limit: int | None) -> Callable[[F], F]:
             ),
             click.option("--author", metavar="NODE_ID", help="Only records by this node (lap1...)."),
             click.option(
-                "--indicator", metavar="VALUE", help="Records naming this domain, email, IP, URL, phone..."
+                "--indicator",
+                metavar="VALUE",
+                help="Records naming this domain, email, IP, URL, phone... in any form (a domain also "
+                "finds the mailboxes and URLs on it; +31 20 123 4567 = +31201234567).",
             ),
             click.option(
                 "--jurisdiction", metavar="CC", help="Records about this ISO 3166-1 alpha-2 country."
@@ -37,7 +40,11 @@ def filter_options(*, default_limit: int | None) -> Callable[[F], F]:
             click.option("--since", metavar="TIME", help=f"Created at or after TIME. {_TIME_HELP}"),
             click.option("--until", metavar="TIME", help=f"Created before TIME. {_TIME_HELP}"),
             click.option(
-                "--text", metavar="WORDS", help="Records whose text contains WORDS (case-insensitive)."
+                "--text",
+                metavar="WORDS",
+                help="Records whose text (titles, summaries, notes, organisations, commentary) has every "
+                "one of WORDS as a whole word, in any case; word* also matches the words it begins "
+                "(pharm* finds pharmacy). Other punctuation, quotes and operators only separate words.",
             ),
             click.option(
                 "--limit",

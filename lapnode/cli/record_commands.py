@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -409,7 +410,12 @@ def _as_peer(
 def query(
     home: Path | None, as_json: bool, passphrase_file: Path | None, as_peer: str | None, **options: Any
 ) -> None:
-    """List the records this node holds, newest first.
+    """List the live records this node holds, newest first (purged, expired and superseded ones are left
+    out).
+
+    --text WORDS finds records with every word, in any case ("pharm*" also finds "pharmacy"); other
+    punctuation, quotes and operators such as OR or - only separate words. --indicator VALUE finds every
+    record naming that domain, IP, email address, phone number, URL... however it is written.
 
     Sealed records addressed to this node are shown opened (the key is unlocked if needed); the others
     as "sealed for N members; not readable here". --text and --indicator never match a sealed record.
@@ -417,6 +423,8 @@ def query(
     node_home = load_home(home)
     filters = FilterOptions.pop_from(options)
     query_filters = filters.to_query(limit=filters.limit or DEFAULT_QUERY_LIMIT)
+    # Only live records: not purged, expired or superseded (lapnode.store.queries.live_clause).
+    query_filters = replace(query_filters, live_at=now_ms())
 
     async def fetch(store: Store) -> list[StoredRecord]:
         return await store.query(query_filters)

@@ -92,6 +92,8 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         manager = SubscriptionManager(node, gossip)
         app[NODE], app[MANAGER], app[GOSSIP] = node, manager, gossip
         task = asyncio.create_task(manager.run(), name="subscription-manager")
+        # The text search index is kept up outside ingest transactions (lapnode/store/search.py, Rule 2).
+        indexer = asyncio.create_task(store.search.run(), name="search-index")
         node.log_event(
             "daemon_started",
             network=settings.network,
@@ -102,9 +104,10 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for running in (task, indexer):
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
             await http.close()
             await store.close()
             node.log_event("daemon_stopped")

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from lapnode.errors import LapnodeError
@@ -74,8 +74,23 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+def _require_fts5(connection: Connection) -> None:
+    """Text search needs SQLite's FTS5 (built into the SQLite of every mainstream Python); say so plainly
+    rather than fail half-way through a migration."""
+    try:
+        connection.exec_driver_sql("CREATE VIRTUAL TABLE temp.lapnode_fts5_probe USING fts5(x)")
+    except OperationalError as exc:
+        raise StoreError(
+            "this Python's SQLite has no FTS5 full-text search, which the store needs; use a Python whose "
+            "sqlite3 module has FTS5 (python.org and distribution builds do) or a PostgreSQL database"
+        ) from exc
+    connection.exec_driver_sql("DROP TABLE temp.lapnode_fts5_probe")
+
+
 async def migrate(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            await connection.run_sync(_require_fts5)
         await connection.run_sync(_upgrade)
 
 

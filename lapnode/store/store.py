@@ -34,8 +34,10 @@ from lapnode.store.exports import ExportLog
 from lapnode.store.held import HeldIds
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.quarantine import QuarantinedRecord, SetAside
-from lapnode.store.queries import QueryFilters, build_query, id_range, live_clause
+from lapnode.store.queries import QueryFilters, build_query, check_limit, id_range, live_clause
+from lapnode.store.ranked import newest_ids
 from lapnode.store.schema import authors, equivocations, peers, records
+from lapnode.store.search import SearchIndex
 from lapnode.store.statements import StatementBook
 from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
@@ -212,6 +214,7 @@ class Store:
         self.taxii_tokens = TokenBook(engine)
         self.exports = ExportLog(engine)
         self.statements = StatementBook(engine)
+        self.search = SearchIndex(engine)
         # One watcher per store, however many feeds wait on it: a cached head, refreshed by a query
         # at most every POLL_INTERVAL (for other processes' writes) and at once after our own commits,
         # and an event replaced on every growth so that all waiters wake together.
@@ -229,6 +232,9 @@ class Store:
         engine = create_engine(url)
         try:
             await migrate(engine)
+        except StoreError:
+            await engine.dispose()
+            raise
         except (SQLAlchemyError, OSError) as exc:
             await engine.dispose()
             raise StoreError(f"cannot open the store at {_safe_url(url)}: {_short(exc)}") from exc
@@ -539,7 +545,27 @@ class Store:
         return found[0]
 
     async def query(self, filters: QueryFilters) -> list[StoredRecord]:
-        return await self._read(build_query(filters))
+        """The records matching `filters`, newest first (`lapnode query`, bundles, the contacts directory).
+
+        A text query first brings the search index up to date (lapnode/store/search.py, Rule 2).
+        """
+        check_limit(filters.limit)
+        if filters.text is not None:
+            await self.search.catch_up()
+        rows: Sequence[tuple[bytes, int, int]]
+        async with self._engine.connect() as conn:
+            positions = await newest_ids(conn, filters)
+            if positions is None:
+                rows = (await conn.execute(build_query(filters))).all()
+            else:
+                found = await conn.execute(
+                    select(records.c.id, records.c.wire, records.c.received_at, records.c.hops).where(
+                        records.c.id.in_(positions)
+                    )
+                )
+                by_position = {int(row.id): (row.wire, row.received_at, row.hops) for row in found}
+                rows = [by_position[p] for p in positions if p in by_position]
+        return await self._verified_rows(rows)
 
     async def live_of_kind(self, kind: str, *, now_ms: int, limit: int) -> list[StoredRecord]:
         """The live records of one kind (`live_clause`), oldest first, at most `limit` of them."""
@@ -589,6 +615,9 @@ class Store:
     async def _read(self, query: Select[bytes, int, int]) -> list[StoredRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
+        return await self._verified_rows(rows)
+
+    async def _verified_rows(self, rows: Sequence[tuple[bytes, int, int]]) -> list[StoredRecord]:
         revoked = await self.statements.revoked() if rows else frozenset()
         retired = await self.statements.retired() if rows else {}
         result = []
