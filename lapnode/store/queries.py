@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 
+from lapnode.clock import now_ms as clock_now_ms
 from lapnode.errors import InputError
 from lapnode.store.schema import authors, records, terms
 from protocol.errors import SchemaError
@@ -24,12 +25,18 @@ class QueryFilters:
     until: int | None = None
     text: str | None = None
     limit: int = 100
+    # The moment `live_clause` judges expiry at; None: now.
+    now_ms: int | None = None
 
 
-def build_query(filters: QueryFilters) -> Select[bytes, int, int]:
+def build_query(filters: QueryFilters) -> Select[bytes, int, int, str | None]:
+    """Only live records (`live_clause`): a query never yields a purged, expired or superseded one."""
     if not 1 <= filters.limit <= MAX_LIMIT:
         raise InputError(f"--limit must be between 1 and {MAX_LIMIT}")
-    query = select(records.c.wire, records.c.received_at, records.c.hops)
+    now = filters.now_ms if filters.now_ms is not None else clock_now_ms()
+    query = select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged).where(
+        live_clause(now)
+    )
     if filters.kind is not None:
         query = query.where(records.c.kind == filters.kind)
     if filters.author is not None:
