@@ -28,6 +28,8 @@ AUTHORITY_HRP: Final = "lapauth"
 CREDENTIAL_DOMAIN: Final = b"lapnode/credential/v1\x00"
 REVOCATION_DOMAIN: Final = b"lapnode/revocation/v1\x00"
 ROTATION_DOMAIN: Final = b"lapnode/rotation/v1\x00"
+# A record's author withdrawing it (a tombstone, SPEC §8.10): signed by a node key, like a record.
+RETRACTION_DOMAIN: Final = b"lapnode/retraction/v1\x00"
 
 
 def authority_id(key: PublicKey) -> AuthorityId:

@@ -12,6 +12,9 @@ basic strings, and the one list (`authorities`) as a JSON array of them, a valid
 Rule 4: `authorities` lists the network authorities this node trusts (protocol/SPEC.md §8). Empty means
 legacy mode: peers are admitted by the operator's pins alone. Changing it rewrites the whole file
 (`update_config`, atomically), so comments an operator added by hand are not kept.
+Rule 5: `[retention]` maps a record kind to how long this node keeps records of that kind ("365d"; "0"
+keeps them), and `purge_interval` is how often the daemon purges what is due (SPEC §4, §8.10;
+docs/policy.md, "Retention"). Both are durations written as text, like every other setting.
 """
 
 from __future__ import annotations
@@ -20,22 +23,36 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
 from keys.errors import InvalidAuthorityId
 from keys.membership import authority_id, parse_authority_id
+from lapnode.clock import parse_duration_ms
 from lapnode.errors import ConfigError, InputError
 from lapnode.files import write_private_file
+from protocol.kinds import SCHEMA_VERSIONS
 from protocol.kinds.codes import COUNTRY_CODES, country_hint
 from protocol.scope import CATEGORIES
 
 DEFAULT_LISTEN: Final = "127.0.0.1:7450"
 DEFAULT_NETWORK: Final = "ucenet"
 DATABASE_SCHEMES: Final = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
-_SETTINGS: Final = ("org", "jurisdiction", "category", "network", "listen", "database", "authorities")
+DEFAULT_PURGE_INTERVAL: Final = "60s"
+_SETTINGS: Final = (
+    "org",
+    "jurisdiction",
+    "category",
+    "network",
+    "listen",
+    "database",
+    "authorities",
+    "purge_interval",
+    "retention",
+)
+_NOT_PLAIN: Final = frozenset({"authorities", "retention"})
 _REQUIRED: Final = frozenset({"org", "jurisdiction", "category"})
 _MAX_ORG_LENGTH: Final = 200
 _NETWORK = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -54,6 +71,9 @@ class Config:
     database: str | None = None
     # Authority ids (`lapauth1...`), canonical, sorted and distinct; empty is legacy mode (Rule 4).
     authorities: tuple[str, ...] = ()
+    # Rule 5: how often the daemon purges, and (kind, duration text) pairs sorted by kind, "0" kept out.
+    purge_interval: str = DEFAULT_PURGE_INTERVAL
+    retention: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def create(
@@ -66,6 +86,8 @@ class Config:
         listen: str = DEFAULT_LISTEN,
         database: str | None = None,
         authorities: Iterable[str] = (),
+        purge_interval: str = DEFAULT_PURGE_INTERVAL,
+        retention: Mapping[str, object] | None = None,
     ) -> Config:
         return cls(
             org=check_org(org),
@@ -75,7 +97,16 @@ class Config:
             listen=check_listen(listen),
             database=check_database_url(database) if database is not None else None,
             authorities=check_authorities(authorities),
+            purge_interval=check_purge_interval(purge_interval),
+            retention=check_retention(retention or {}),
         )
+
+    def retention_ms(self) -> dict[str, int]:
+        """Kind -> how long records of it are kept, in milliseconds (kinds kept for ever are absent)."""
+        return {kind: _duration_ms(text) for kind, text in self.retention}
+
+    def purge_interval_s(self) -> float:
+        return _duration_ms(self.purge_interval) / 1000
 
     def with_authorities(self, authorities: Iterable[str]) -> Config:
         return replace(self, authorities=check_authorities(authorities))
@@ -139,6 +170,36 @@ def check_authorities(ids: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(canonical))
 
 
+def _duration_ms(text: str) -> int:
+    duration = parse_duration_ms(text)
+    return duration if duration is not None else 0
+
+
+def check_purge_interval(text: str) -> str:
+    if not isinstance(text, str) or not parse_duration_ms(text):
+        raise InputError(f"purge_interval {text!r} must be a duration such as 60s, 10m or 1h")
+    return text.strip()
+
+
+def check_retention(table: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """Rule 5: known kinds only, each "0" (keep) or a positive duration; the kept-for-ever ones dropped."""
+    kept: list[tuple[str, str]] = []
+    for kind, value in table.items():
+        if kind not in SCHEMA_VERSIONS:
+            raise InputError(f"retention: unknown kind {kind!r}; kinds: {', '.join(sorted(SCHEMA_VERSIONS))}")
+        if not isinstance(value, str):
+            raise InputError(f'retention.{kind} must be a duration in quotes, e.g. "365d" ("0": keep)')
+        text = value.strip()
+        if text == "0":
+            continue
+        if not parse_duration_ms(text):
+            raise InputError(
+                f'retention.{kind} {value!r} must be a duration such as 365d, 52w or 12h ("0": keep)'
+            )
+        kept.append((kind, text))
+    return tuple(sorted(kept))
+
+
 def check_database_url(text: str) -> str:
     url = text.strip()
     if not url.startswith(DATABASE_SCHEMES):
@@ -180,14 +241,19 @@ def _config_from_document(path: Path, document: dict[str, object]) -> Config:
     authorities = document.get("authorities", [])
     if not (isinstance(authorities, list) and all(isinstance(a, str) for a in authorities)):
         raise ConfigError(f"{path}: setting 'authorities' must be a list of authority ids in quotes")
+    retention = document.get("retention", {})
+    if not isinstance(retention, dict):
+        raise ConfigError(
+            f"{path}: 'retention' must be a table: [retention] then lines such as lead = \"365d\""
+        )
     for name, value in document.items():
-        if name == "authorities":
+        if name in _NOT_PLAIN:
             continue
         if not isinstance(value, str):
             raise ConfigError(f"{path}: setting {name!r} must be a string in quotes")
         values[name] = value
     try:
-        return Config.create(**values, authorities=authorities)
+        return Config.create(**values, authorities=authorities, retention=retention)
     except InputError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -199,7 +265,11 @@ def render_config(config: Config) -> str:
     ]
     for name in _SETTINGS:
         value = getattr(config, name)
-        if name == "authorities":
+        if name == "retention":
+            continue  # a table: after every plain setting (TOML)
+        if name == "purge_interval":
+            lines.append(f"purge_interval = {json.dumps(value)}")
+        elif name == "authorities":
             if not value:
                 lines.append('# authorities = ["lapauth1..."]  (none: legacy mode, peers pinned by hand)')
             else:
@@ -208,6 +278,10 @@ def render_config(config: Config) -> str:
             lines.append(f"# {name} = ...  (default: store.sqlite in this home)")
         else:
             lines.append(f"{name} = {json.dumps(value)}")
+    lines.append("")
+    lines.append('# How long this node keeps records of each kind ("0" or absent: for ever); docs/policy.md.')
+    lines.append("[retention]")
+    lines += [f"{kind} = {json.dumps(text)}" for kind, text in config.retention]
     return "\n".join(lines) + "\n"
 
 

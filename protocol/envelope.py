@@ -288,6 +288,19 @@ def redact(record: Record, names: Iterable[str]) -> bytes:
     return codec.encode({"f": disclosures, "h": record.header_bytes, "s": record.signature})
 
 
+def withhold_all(raw: bytes) -> bytes:
+    """Wire bytes of a stored record with every disclosure withheld: the same header and signature, so the
+    same id, and still a valid record (§3.3). What a node keeps of a purged record (§4, §8.10). `raw` must
+    be bytes this node verified when it stored them; a malformed one raises InvalidRecord."""
+    try:
+        outer = codec.decode(raw, max_size=MAX_RECORD_SIZE)
+    except ProtocolError as exc:
+        raise InvalidRecord(f"not a record: {exc}") from None
+    if not isinstance(outer, dict) or set(outer) != _WIRE_KEYS:
+        raise InvalidRecord("not a record map with exactly f, h and s")
+    return codec.encode({"f": {}, "h": outer["h"], "s": outer["s"]})
+
+
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -1,5 +1,5 @@
-"""Membership statements: revocations and key rotations, which every node keeps and passes on
-(protocol/SPEC.md §8.7, §8.8).
+"""Membership statements: revocations, key rotations and retractions, which every node keeps and passes
+on (protocol/SPEC.md §8.7, §8.8, §8.10).
 
 Rule 1: a statement is `{"b": body bytes, "s": signature, ...}`, the body a canonical map whose `t` names
 its type. Each type has its own signing domain and signers; every signature is over
@@ -16,6 +16,11 @@ Rule 5: a rotation is signed by both keys, the old one (`s`) and the new one (`n
 the old key hands over, the new key accepts. No authority is involved, so every node, strict or legacy,
 can verify one. It retires the old key for everything after it: `Rotation.allows` is the one test of
 whether a record by the old key is within its validity (its creation time and sequence number).
+Rule 6: a retraction (a tombstone, §8.10) is signed by a node key, the author of the record it names, and
+says nothing confidential: the record id (a hash), the author, the time and a reason code from the closed
+vocabulary `RETRACTION_REASONS`. Free text would reach every member of the network, so there is none.
+Whether the signer may retract the record (its author, or that author's rotation successor) is decided
+where the record is known, by the store; here only the signature is checked.
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ from keys.identity import (
     PublicKey,
     node_id_from_public_key,
 )
-from keys.membership import REVOCATION_DOMAIN, ROTATION_DOMAIN, AuthorityId, TrustedAuthorities, authority_id
+from keys.membership import (
+    RETRACTION_DOMAIN,
+    REVOCATION_DOMAIN,
+    ROTATION_DOMAIN,
+    AuthorityId,
+    TrustedAuthorities,
+    authority_id,
+)
 from protocol import codec
 from protocol.codec import Value
 from protocol.credential import network_bytes, signed_message
@@ -48,10 +60,15 @@ REVOCATION_FILE_LABEL: Final = "lapnode-revocation/1"
 ROTATION_FILE_LABEL: Final = "lapnode-rotation/1"
 REVOKE: Final = "revoke"
 ROTATE: Final = "rotate"
+RETRACT: Final = "retract"
+# Why an author withdrew a record (Rule 6, §8.10): codes only, never an operator's words.
+RETRACTION_REASONS: Final = ("error", "duplicate", "withdrawn", "legal", "superseded", "other")
+RECORD_ID_BYTES: Final = 32
 MAX_SEQ: Final = 2**63 - 1
 _ID_PERSON: Final = b"lapnode.stmtid1"
 _REVOCATION_KEYS: Final = frozenset({"v", "t", "net", "auth", "node", "reason", "at"})
 _ROTATION_KEYS: Final = frozenset({"v", "t", "net", "old", "new", "at", "seq"})
+_RETRACTION_KEYS: Final = frozenset({"v", "t", "net", "author", "target", "reason", "at"})
 
 StatementId = bytes
 
@@ -114,7 +131,25 @@ class Rotation:
         return seq <= self.last_seq and created <= self.rotated_at
 
 
-Statement = Revocation | Rotation
+@dataclass(frozen=True, slots=True)
+class Retraction:
+    """A record author's signed statement that its record `target` is withdrawn (a tombstone, §8.10).
+    Only `verify_statement` (and `issue_retraction`) make one."""
+
+    network: str
+    author: bytes
+    target: bytes
+    reason: str
+    retracted_at: int
+    id: StatementId
+    wire: bytes
+
+    @property
+    def author_id(self) -> NodeId:
+        return node_id_from_public_key(self.author)
+
+
+Statement = Revocation | Rotation | Retraction
 
 
 def statement_id(wire: bytes) -> StatementId:
@@ -171,6 +206,32 @@ def issue_rotation(old: Identity, new: Identity, *, network: str, rotated_at: in
     return verify_rotation(wire, network=network)
 
 
+def issue_retraction(
+    author: Identity, *, network: str, target: bytes, reason: str, retracted_at: int
+) -> Retraction:
+    """Sign a tombstone for `target`, a record of `author` (Rule 6). Invalid values raise StatementError."""
+    body = {
+        "v": STATEMENT_VERSION,
+        "t": RETRACT,
+        "net": network,
+        "author": author.public_key.raw,
+        "target": target,
+        "reason": reason,
+        "at": retracted_at,
+    }
+    _check_retraction(body)
+    body_bytes = codec.encode(body)
+    signature = author.sign(RETRACTION_DOMAIN, signed_message(network, body_bytes))
+    made = _verify_retraction(
+        codec.encode({"b": body_bytes, "s": signature}),
+        {"b": body_bytes, "s": signature},
+        body,
+        body_bytes,
+        network=network,
+    )
+    return made
+
+
 def verify_statement(raw: bytes, *, network: str, trusted: TrustedAuthorities) -> Statement:
     """Decode and verify one statement as received (Rule 2)."""
     outer, body, body_bytes = _decode(raw)
@@ -179,6 +240,8 @@ def verify_statement(raw: bytes, *, network: str, trusted: TrustedAuthorities) -
         return _verify_revocation(raw, outer, body, body_bytes, network=network, trusted=trusted)
     if kind == ROTATE:
         return _verify_rotation(raw, outer, body, body_bytes, network=network)
+    if kind == RETRACT:
+        return _verify_retraction(raw, outer, body, body_bytes, network=network)
     raise StatementError("unknown membership statement type")
 
 
@@ -242,16 +305,7 @@ def _verify_revocation(
 
 
 def _check_revocation(body: dict[str, Value]) -> None:
-    if set(body) != _REVOCATION_KEYS:
-        raise StatementError(
-            f"a revocation body has exactly the fields {', '.join(sorted(_REVOCATION_KEYS))}"
-        )
-    if type(body["v"]) is not int or body["v"] != STATEMENT_VERSION:
-        raise StatementError(f"unsupported statement version {body['v']!r}")
-    try:
-        network_bytes(body["net"])
-    except ValueError:
-        raise StatementError("revocation net must be 1 to 64 bytes of text") from None
+    _check_common(body, _REVOCATION_KEYS, "revocation")
     for name in ("auth", "node"):
         if type(body[name]) is not bytes or len(body[name]) != PUBLIC_KEY_BYTES:
             raise StatementError(f"revocation {name} must be a 32-byte key")
@@ -295,14 +349,7 @@ def _verify_rotation(
 
 
 def _check_rotation(body: dict[str, Value]) -> None:
-    if set(body) != _ROTATION_KEYS:
-        raise StatementError(f"a rotation body has exactly the fields {', '.join(sorted(_ROTATION_KEYS))}")
-    if type(body["v"]) is not int or body["v"] != STATEMENT_VERSION:
-        raise StatementError(f"unsupported statement version {body['v']!r}")
-    try:
-        network_bytes(body["net"])
-    except ValueError:
-        raise StatementError("rotation net must be 1 to 64 bytes of text") from None
+    _check_common(body, _ROTATION_KEYS, "rotation")
     for name in ("old", "new"):
         if type(body[name]) is not bytes or len(body[name]) != PUBLIC_KEY_BYTES:
             raise StatementError(f"rotation {name} must be a 32-byte key")
@@ -312,3 +359,50 @@ def _check_rotation(body: dict[str, Value]) -> None:
         raise StatementError("rotation at is not a valid time in milliseconds")
     if type(body["seq"]) is not int or not 0 <= body["seq"] <= MAX_SEQ:
         raise StatementError("rotation seq must be 0 or a sequence number")
+
+
+def _verify_retraction(
+    raw: bytes, outer: dict[str, Value], body: dict[str, Value], body_bytes: bytes, *, network: str
+) -> Retraction:
+    if set(outer) != {"b", "s"} or type(outer["s"]) is not bytes or len(outer["s"]) != SIGNATURE_BYTES:
+        raise StatementError("a retraction is a map with exactly b and a 64-byte s")
+    _check_retraction(body)
+    if body["net"] != network:
+        raise StatementError(f"the retraction is for network {body['net']!r}, not {network!r}")
+    try:
+        PublicKey(body["author"]).verify(RETRACTION_DOMAIN, signed_message(network, body_bytes), outer["s"])
+    except BadSignature:
+        raise StatementError("the author's signature on the retraction does not verify") from None
+    return Retraction(
+        network=body["net"],
+        author=body["author"],
+        target=body["target"],
+        reason=body["reason"],
+        retracted_at=body["at"],
+        id=statement_id(raw),
+        wire=raw,
+    )
+
+
+def _check_retraction(body: dict[str, Value]) -> None:
+    _check_common(body, _RETRACTION_KEYS, "retraction")
+    if type(body["author"]) is not bytes or len(body["author"]) != PUBLIC_KEY_BYTES:
+        raise StatementError("retraction author must be a 32-byte key")
+    if type(body["target"]) is not bytes or len(body["target"]) != RECORD_ID_BYTES:
+        raise StatementError("retraction target must be a 32-byte record id")
+    if body["reason"] not in RETRACTION_REASONS:
+        raise StatementError(f"retraction reason must be one of: {', '.join(RETRACTION_REASONS)}")
+    if type(body["at"]) is not int or not 0 <= body["at"] < MAX_TIME_MS:
+        raise StatementError("retraction at is not a valid time in milliseconds")
+
+
+def _check_common(body: dict[str, Value], keys: frozenset[str], what: str) -> None:
+    """The rules every statement body shares: exactly its fields, the version, a network id."""
+    if set(body) != keys:
+        raise StatementError(f"a {what} body has exactly the fields {', '.join(sorted(keys))}")
+    if type(body["v"]) is not int or body["v"] != STATEMENT_VERSION:
+        raise StatementError(f"unsupported statement version {body['v']!r}")
+    try:
+        network_bytes(body["net"])
+    except ValueError:
+        raise StatementError(f"{what} net must be 1 to 64 bytes of text") from None

@@ -31,6 +31,7 @@ from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
 from lapnode.cli.draft_commands import drafts_group, import_group
 from lapnode.cli.export_commands import export_group
+from lapnode.cli.lifecycle_commands import purge, retract
 from lapnode.cli.membership_commands import authority, credential, invite, join, key, membership
 from lapnode.cli.network_commands import peer, serve_command, status, subscribe, unsubscribe
 from lapnode.cli.node_commands import id_command, init
@@ -76,6 +77,8 @@ for _command in (
     query,
     show,
     trends,
+    retract,
+    purge,
     bundle,
     verify,
     peer,

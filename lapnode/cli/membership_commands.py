@@ -55,7 +55,7 @@ from protocol.credential import FILE_LABEL, CredentialBody, decode_credential
 from protocol.errors import ProtocolError
 from protocol.kinds import KNOWN_KINDS
 from protocol.scope import CATEGORIES
-from protocol.statements import ROTATION_FILE_LABEL, Revocation, Statement, verify_statement
+from protocol.statements import ROTATION_FILE_LABEL, Retraction, Revocation, Rotation, verify_statement
 
 
 def authority_home_option(command: click.decorators.FC) -> click.decorators.FC:
@@ -391,6 +391,8 @@ def membership_list(home: Path | None, as_json: bool) -> None:
             statement = verify_statement(row.wire, network=node_home.config.network, trusted=trusted)
         except ProtocolError:
             continue  # stored while this node trusted another authority
+        if isinstance(statement, Retraction):
+            continue  # about records, not members: `lapnode show ID` tells of a record's tombstone
         documents.append(_statement_document(statement, row.received_at))
     if as_json:
         echo_json(documents)
@@ -403,7 +405,7 @@ def membership_list(home: Path | None, as_json: bool) -> None:
         )
 
 
-def _statement_document(statement: Statement, received_at: int) -> dict[str, object]:
+def _statement_document(statement: Revocation | Rotation, received_at: int) -> dict[str, object]:
     if isinstance(statement, Revocation):
         return {
             "type": "revocation",

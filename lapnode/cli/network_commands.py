@@ -73,6 +73,8 @@ def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
         jurisdiction=config.jurisdiction,
         trusted=trusted_authorities(config),
         credential_path=credential_path(node_home),
+        retention=config.retention_ms(),
+        purge_interval_s=config.purge_interval_s(),
     )
     asyncio.run(serve(settings, host=host, port=port, admin_host=admin_host, admin_port=admin_port))
 

@@ -30,6 +30,7 @@ from lapnode.cli.common import (
 )
 from lapnode.cli.draft_commands import publish_from_draft
 from lapnode.cli.filters import DEFAULT_QUERY_LIMIT, FilterOptions, filter_options
+from lapnode.cli.lifecycle_commands import PurgedNotice, purged_notice
 from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.policy_commands import our_key, policy_of
 from lapnode.cli.render import print_detail, print_table, record_document
@@ -185,6 +186,15 @@ def _scope_request(options: dict[str, Any]) -> ScopeRequest:
     )
 
 
+def _with_retention(request: ScopeRequest, kind: str, home: NodeHome) -> ScopeRequest:
+    """Without --expires, a kind with a retention (config.toml `[retention]`) expires that long after it
+    is made, so every node purges it then (docs/policy.md, "Retention")."""
+    retention = dict(home.config.retention)
+    if request.expires is not None or kind not in retention:
+        return request
+    return replace(request, expires=retention[kind])
+
+
 def _publish(
     kind: str, options: dict[str, Any], defaults: Callable[[NodeHome], dict[str, object]]
 ) -> Record | None:
@@ -194,7 +204,7 @@ def _publish(
     passphrase_file = options.pop("passphrase_file")
     from_file = options.pop("from_file")
     dry_run = options.pop("dry_run")
-    scope_request = _scope_request(options)
+    scope_request = _with_retention(_scope_request(options), kind, home)
     document = load_document(from_file) if from_file is not None else {}
     document = {**defaults(home), **merge_overrides(document, options)}
     fields = body_fields(kind, document, from_file)
@@ -458,6 +468,18 @@ def show(
     needed), and as "sealed for N members; not readable here" otherwise.
     """
     node_home = load_home(home)
+
+    async def purged(store: Store) -> PurgedNotice | None:
+        return await purged_notice(store, await store.get(record_id), now=now_ms())
+
+    # A purged (or expired) record has no content to show, to anyone (SPEC §8.10).
+    notice = run_with_store(node_home, purged)
+    if notice is not None:
+        if as_json:
+            echo_json(notice.document())
+        else:
+            click.echo(notice.line())
+        return
 
     async def fetch(store: Store) -> list[StoredRecord]:
         return [await store.get(record_id)]

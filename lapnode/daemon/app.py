@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from lapnode.daemon.manager import SubscriptionManager
 from lapnode.daemon.membership import Membership, recipient_for
 from lapnode.daemon.metrics import HANDSHAKE_FAILURES, PEERS_CONNECTED, PEERS_DISCONNECTED
 from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
+from lapnode.daemon.purger import run_purges
 from lapnode.daemon.statements import MembershipGossip
 from lapnode.daemon.taxii import ORG as TAXII_ORG
 from lapnode.daemon.taxii import PREFIX as TAXII_PREFIX
@@ -54,6 +55,9 @@ class Settings:
     trusted: TrustedAuthorities = field(default_factory=TrustedAuthorities)
     # This node's installed credential (lapnode.membership.node_credential), re-read when it changes.
     credential_path: Path | None = None
+    # Retention per kind in ms (config.toml `[retention]`) and how often the purge pass runs (SPEC §8.10).
+    retention: Mapping[str, int] = field(default_factory=dict)
+    purge_interval_s: float = 60.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -94,6 +98,10 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         task = asyncio.create_task(manager.run(), name="subscription-manager")
         # The text search index is kept up outside ingest transactions (lapnode/store/search.py, Rule 2).
         indexer = asyncio.create_task(store.search.run(), name="search-index")
+        purges = asyncio.create_task(
+            run_purges(node, retention=settings.retention, interval_s=settings.purge_interval_s),
+            name="purge-pass",
+        )
         node.log_event(
             "daemon_started",
             network=settings.network,
@@ -104,7 +112,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         try:
             yield
         finally:
-            for running in (task, indexer):
+            for running in (purges, task, indexer):
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running

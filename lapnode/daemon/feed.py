@@ -6,7 +6,8 @@ Rule 2: records are read from the store's log in batches; at most WINDOW_BYTES a
 any time, so memory stays flat however far behind the subscriber is, and a slow subscriber slows only
 its own feed.
 Rule 3: a record is never sent back to the peer it came from, nor one the subscriber says it holds, nor
-one whose author's key has been revoked (its receivers would refuse it, SPEC §8.7).
+one whose author's key has been revoked (its receivers would refuse it, SPEC §8.7), nor a purged one
+(retracted, expired or past retention: its content is gone, SPEC §8.10; a gap is normal, §3.5).
 Rule 4: every decision is appended to the audit trail, once per batch, before the batch is sent.
 Skipping a record the subscriber holds, one it sent us, one of a kind it did not ask for, or one whose
 author is revoked is not a disclosure decision and is not recorded.
@@ -220,15 +221,16 @@ def select_for(
     """The records of `entries` (a stretch of our log) to send to `recipient`, in log order, as sent.
 
     SPEC §6.5 rule 3: skip what the recipient sent us, records of `revoked` authors (§8.7: no peer
-    would accept them), kinds it did not ask for and what its `vector` says it holds; everything else
-    goes through `decide` (Rule 1) and leaves as `disclosed_wire` makes it, with the relay count of
-    rule 6. Pure: the feed and the leak oracle (tests/lapnode/test_leak_oracle.py) both run exactly this.
+    would accept them), purged records (§8.10), kinds it did not ask for and what its `vector` says it
+    holds; everything else goes through `decide` (Rule 1) and leaves as `disclosed_wire` makes it, with
+    the relay count of rule 6. Pure: the feed and the leak oracle (tests/lapnode/test_leak_oracle.py)
+    both run exactly this.
     """
     items: list[FeedItem] = []
     decisions: list[tuple[LogEntry, Decision]] = []
     size = 0
     for entry in entries:
-        if entry.source == recipient.key or entry.author in revoked:
+        if entry.source == recipient.key or entry.author in revoked or entry.purged is not None:
             continue
         if kinds and entry.kind not in kinds:
             continue

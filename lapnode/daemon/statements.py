@@ -1,5 +1,5 @@
-"""Passing membership statements (revocations, key rotations) to every peer, and acting on them
-(protocol/SPEC.md §8.7).
+"""Passing membership statements (revocations, key rotations, retractions) to every peer, and acting on
+them (protocol/SPEC.md §8.7, §8.10).
 
 Rule 1: statements flood. Every channel, whichever side opened it, starts with both sides sending the
 digest of what they hold; a side whose digest differs from the other's sends everything it holds. A
@@ -13,6 +13,7 @@ Rule 3: acting on a revocation is three things, all here: the revoked key's open
 (`Node.sweep`), its handshakes are refused (`Membership.revoked`), and the store refuses its new records
 (the writer reads the same table). The records already held are flagged when read. A rotation likewise
 retires its old key (`Membership.retired`); the store moves the peer book's pins to the new key.
+A retraction purges its record as it is stored (lapnode.store.lifecycle).
 Rule 4: a rotation a peer showed in its handshake (SPEC §8.8) is stored and passed on like one received
 in a `mem` message: that is how a node whose only link is the rotated peer learns of the rotation.
 """
@@ -33,6 +34,8 @@ from protocol.gossip import (
     MembershipStatements,
 )
 from protocol.statements import (
+    RETRACT,
+    Retraction,
     Revocation,
     Statement,
     UntrustedStatement,
@@ -99,6 +102,10 @@ class MembershipGossip:
         if not fresh:
             return
         self._position = fresh[-1].position
+        if any(row.kind == RETRACT for row in fresh):
+            # The other process purged the record as it stored the tombstone: what memory holds of it
+            # must go before a feed reads it (lapnode.store.lifecycle).
+            self._node.store.forget_recent()
         new = [row.wire for row in fresh if statement_id(row.wire) not in self._announced]
         if not new:
             return
@@ -168,7 +175,15 @@ class MembershipGossip:
                 continue  # that channel's own tasks notice and clean up
 
     def _log(self, statement: Statement, *, source: bytes | None) -> None:
-        if isinstance(statement, Revocation):
+        if isinstance(statement, Retraction):
+            self._node.log_event(
+                "retraction_received",
+                peer=source,
+                author=statement.author_id,
+                record=statement.target.hex(),
+                reason=statement.reason,
+            )
+        elif isinstance(statement, Revocation):
             self._node.log_event(
                 "revocation_received",
                 peer=source,

@@ -74,7 +74,8 @@ class ExportLog:
         where: ColumnElement[bool] | None = None,
     ) -> list[ExportRow]:
         """Up to `limit` rows past log position `after`, in log order."""
-        conditions: list[ColumnElement[bool]] = [records.c.id > after]
+        # A purged record's content is gone (SPEC §8.10); the caller's decision withholds expired ones.
+        conditions: list[ColumnElement[bool]] = [records.c.id > after, records.c.purged.is_(None)]
         if kind is not None:
             conditions.append(records.c.kind == kind)
         if received_after is not None:
@@ -92,7 +93,7 @@ class ExportLog:
         high = prefix.ljust(32, b"\xff")
         query = (
             _rows_query()
-            .where(records.c.rid.between(low, high), records.c.kind == kind)
+            .where(records.c.rid.between(low, high), records.c.kind == kind, records.c.purged.is_(None))
             .order_by(records.c.id)
             .limit(8)
         )

@@ -4,7 +4,8 @@ Rule 1: `build_query` is the one translation; `lapnode query`, bundle and file e
 directory (`contacts_query`) and the ranked executor (lapnode/store/ranked.py) all start from it.
 Rule 2: `--text` matches words, not substrings (lapnode/store/search.py, Rule 1); `--indicator` matches the
 normalised indicator among a record's index terms (protocol/indicators.py).
-Rule 3: a read made with `live_at` set sees only live records (`live_clause`).
+Rule 3: every read sees only live records (`live_clause`, judged at `live_at`, default now): a query never
+yields a purged, expired or superseded record.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 
+from lapnode.clock import now_ms as clock_now_ms
 from lapnode.errors import InputError
 from lapnode.store.schema import authors, records, terms
 from lapnode.store.search import text_match
@@ -34,7 +36,7 @@ class QueryFilters:
     limit: int = 100
     # A contact's topic (`topic` index term), for the contacts directory.
     topic: str | None = None
-    # When set, only records live at this time (ms): not purged, expired or superseded (`live_clause`).
+    # The moment `live_clause` judges expiry at (ms); None: now (Rule 3).
     live_at: int | None = None
 
 
@@ -43,17 +45,21 @@ def check_limit(limit: int) -> None:
         raise InputError(f"--limit must be between 1 and {MAX_LIMIT}")
 
 
-def build_query(filters: QueryFilters) -> Select[bytes, int, int]:
+def build_query(filters: QueryFilters) -> Select[bytes, int, int, str | None]:
     check_limit(filters.limit)
-    query = select(records.c.wire, records.c.received_at, records.c.hops).where(*conditions(filters))
+    query = select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged).where(
+        *conditions(filters)
+    )
     return query.order_by(records.c.created.desc(), records.c.id.desc()).limit(filters.limit)
 
 
 def conditions(filters: QueryFilters, *, probe_terms: bool = False) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of `filters`. A term filter is a set the database can start from (IN), or
-    with `probe_terms` one primary-key probe per candidate row (for a caller that already has a few
-    candidates: lapnode/store/ranked.py)."""
-    found: list[ColumnElement[bool]] = []
+    """The WHERE conditions of `filters`, `live_clause` always among them. A term filter is a set the
+    database can start from (IN), or with `probe_terms` one primary-key probe per candidate row (for a
+    caller that already has a few candidates: lapnode/store/ranked.py)."""
+    found: list[ColumnElement[bool]] = [
+        live_clause(filters.live_at if filters.live_at is not None else clock_now_ms())
+    ]
     if filters.kind is not None:
         found.append(records.c.kind == filters.kind)
     if filters.author is not None:
@@ -73,8 +79,6 @@ def conditions(filters: QueryFilters, *, probe_terms: bool = False) -> list[Colu
             found.append(_term_probe(*term) if probe_terms else records.c.id.in_(_term_match(*term)))
     if filters.text is not None:
         found.append(text_match(filters.text))
-    if filters.live_at is not None:
-        found.append(live_clause(filters.live_at))
     return found
 
 

@@ -77,6 +77,8 @@ records = Table(
     Index("ix_records_created", "created"),
     # "Is this record superseded?": one probe per record shown.
     Index("ix_records_supersedes", "supersedes"),
+    # The purge pass: records past their expiry (lapnode.store.lifecycle). Most records have none (NULL).
+    Index("ix_records_expires", "expires"),
 )
 
 # `query --indicator` and `query --jurisdiction`. The key is the lookup order, and on SQLite the table

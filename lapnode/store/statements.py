@@ -1,4 +1,4 @@
-"""The statement book: membership statements (revocations, key rotations) this node holds.
+"""The statement book: membership statements (revocations, key rotations, retractions) this node holds.
 
 Rule 1: only verified statements are stored (`protocol.statements.verify_statement` made them); storing
 one already held is a no-op, so the same statement may arrive from every peer.
@@ -10,20 +10,26 @@ Rule 4: storing a rotation moves the peer book's pins to the new key in the same
 §8.8), following any later rotation of the new key, whichever order they arrived in. A second, different
 rotation of the same key (a fork: the key is in two hands) is kept as evidence but never applied; a
 rotation of a revoked key is not stored at all.
+Rule 5: storing a retraction purges, in the same transaction, the held record it names if its author (or
+the author's rotation successor) signed it (lapnode.store.lifecycle); a new rotation re-applies every
+held retraction, since it may make a successor's tombstone take effect. Either way `on_purge` is called
+after the commit, so the store forgets what it kept in memory of the purged records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.store.engine import WriteTransaction
+from lapnode.store.lifecycle import apply_retractions
 from lapnode.store.peers import move_pin
+from lapnode.store.rotations import final_key, first_rotations
 from lapnode.store.schema import statements
-from protocol.statements import REVOKE, ROTATE, Revocation, Rotation, Statement
+from protocol.statements import RETRACT, REVOKE, ROTATE, Retraction, Revocation, Rotation, Statement
 
 _CHUNK = 500
 
@@ -59,6 +65,17 @@ def _row(statement: Statement, now_ms: int) -> dict[str, object]:
             "signer": statement.new,
             "at": statement.rotated_at,
             "last_seq": statement.last_seq,
+            "wire": statement.wire,
+            "received_at": now_ms,
+        }
+    if isinstance(statement, Retraction):
+        return {
+            "sid": statement.id,
+            "kind": RETRACT,
+            "subject": statement.target,
+            "signer": statement.author,
+            "at": statement.retracted_at,
+            "last_seq": None,
             "wire": statement.wire,
             "received_at": now_ms,
         }
@@ -106,36 +123,20 @@ async def rotation_limits(conn: AsyncConnection, keys: Iterable[bytes]) -> dict[
     return found
 
 
-async def _first_rotations(conn: AsyncConnection) -> dict[bytes, bytes]:
-    """old key -> new key, by the first rotation held of each old key (a fork's second is not applied)."""
-    rows = await conn.execute(
-        select(statements.c.subject, statements.c.signer)
-        .where(statements.c.kind == ROTATE)
-        .order_by(statements.c.id)
-    )
-    chain: dict[bytes, bytes] = {}
-    for row in rows:
-        chain.setdefault(row.subject, row.signer)
-    return chain
-
-
-def _final_key(key: bytes, chain: dict[bytes, bytes]) -> bytes:
-    seen = {key}
-    while key in chain and chain[key] not in seen:  # a cycle (A->B->A) stops where it would repeat
-        key = chain[key]
-        seen.add(key)
-    return key
-
-
 class StatementBook:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, network: str, on_purge: Callable[[], None] = lambda: None
+    ) -> None:
         self._engine = engine
+        self._network = network
+        self._on_purge = on_purge
 
     async def add(self, incoming: Sequence[Statement], *, now_ms: int) -> list[Statement]:
         """Store the statements not held yet; return those, in the order given."""
         unique = {statement.id: statement for statement in incoming}
         if not unique:
             return []
+        purged = 0
         async with WriteTransaction(self._engine) as conn:
             held: set[bytes] = set()
             ids = sorted(unique)
@@ -155,9 +156,14 @@ class StatementBook:
             if rotated:
                 # Pins sit under a key's current form: moving each newly rotated key's pin to the end of its
                 # chain also carries along a pin moved to it by an earlier rotation.
-                chain = await _first_rotations(conn)
+                chain = await first_rotations(conn)
                 for old in rotated:
-                    await move_pin(conn, old, _final_key(old, chain))
+                    await move_pin(conn, old, final_key(old, chain))
+            targets = None if rotated else [s.target for s in fresh if isinstance(s, Retraction)]
+            if targets is None or targets:
+                purged = await apply_retractions(conn, network=self._network, targets=targets)
+        if purged:
+            self._on_purge()
         return fresh
 
     async def known(self, ids: Sequence[bytes]) -> set[bytes]:
@@ -217,6 +223,16 @@ class StatementBook:
                 )
             ).first()
         return row.wire if row is not None else None
+
+    async def retractions_of(self, rid: bytes) -> list[bytes]:
+        """The wire bytes of every held tombstone naming record `rid`, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(statements.c.wire)
+                .where(statements.c.kind == RETRACT, statements.c.subject == rid)
+                .order_by(statements.c.id)
+            )
+            return [row.wire for row in rows]
 
     async def forks(self) -> dict[bytes, list[bytes]]:
         """Keys rotated into more than one key (Rule 4): old key -> the new keys, oldest first."""

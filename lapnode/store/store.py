@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,6 +32,18 @@ from lapnode.store.drafts import DraftBook
 from lapnode.store.engine import StoreError, WriteTransaction, create_engine, migrate
 from lapnode.store.exports import ExportLog
 from lapnode.store.held import HeldIds
+from lapnode.store.lifecycle import (
+    EXPIRED,
+    PURGE_CHUNK,
+    RETENTION,
+    Authority,
+    PurgeReport,
+    apply_retractions,
+    due_rows,
+    expired_clause,
+    purge_rows,
+    retention_clause,
+)
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.quarantine import QuarantinedRecord, SetAside
 from lapnode.store.queries import QueryFilters, build_query, check_limit, id_range, live_clause
@@ -105,6 +117,8 @@ class LogEntry:
     kind: str
     scope: Scope
     rid: bytes
+    # Why its content is gone (lapnode.store.lifecycle), or None: a feed never sends a purged record.
+    purged: str | None = None
 
 
 # A held record whose author's key was revoked after we stored it (SPEC §8.7): kept, shown, not relayed.
@@ -122,6 +136,9 @@ class StoredRecord:
     hops: int = 0
     # What this node knows against the record since it was stored, e.g. AUTHOR_REVOKED.
     flags: tuple[str, ...] = ()
+    # Why its content is gone ("retracted", "expired", "retention"), or None: `record` is then the
+    # all-withheld copy, with no body to show.
+    purged: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +212,7 @@ def _log_entry(position: int, row: RecordRow, hops: int, source: bytes | None) -
         row.kind,
         scope_from_canonical(row.scope),
         row.id,
+        row.purged,
     )
 
 
@@ -213,7 +231,7 @@ class Store:
         self.drafts = DraftBook(engine)
         self.taxii_tokens = TokenBook(engine)
         self.exports = ExportLog(engine)
-        self.statements = StatementBook(engine)
+        self.statements = StatementBook(engine, network=self.network, on_purge=self._purged)
         self.search = SearchIndex(engine)
         # One watcher per store, however many feeds wait on it: a cached head, refreshed by a query
         # at most every POLL_INTERVAL (for other processes' writes) and at once after our own commits,
@@ -446,6 +464,7 @@ class Store:
                 records.c.kind,
                 records.c.scope,
                 records.c.rid,
+                records.c.purged,
             )
             .select_from(
                 records.join(authors, records.c.author_id == authors.c.id).outerjoin(
@@ -460,7 +479,16 @@ class Store:
             rows = (await conn.execute(query)).all()
         return [
             LogEntry(
-                row[0], row[1], row[2], row[3], row[4], row[5], row[6], scope_from_canonical(row[7]), row[8]
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                scope_from_canonical(row[7]),
+                row[8],
+                row[9],
             )
             for row in rows
         ]
@@ -536,7 +564,9 @@ class Store:
         low, high = id_range(id_or_prefix)
         query = records.c.rid.between(low, high)
         found = await self._read(
-            select(records.c.wire, records.c.received_at, records.c.hops).where(query).limit(2)
+            select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged)
+            .where(query)
+            .limit(2)
         )
         if not found:
             raise RecordNotFound(f"no record {id_or_prefix} in this store")
@@ -552,25 +582,27 @@ class Store:
         check_limit(filters.limit)
         if filters.text is not None:
             await self.search.catch_up()
-        rows: Sequence[tuple[bytes, int, int]]
+        rows: Sequence[tuple[bytes, int, int, str | None]]
         async with self._engine.connect() as conn:
             positions = await newest_ids(conn, filters)
             if positions is None:
                 rows = (await conn.execute(build_query(filters))).all()
             else:
                 found = await conn.execute(
-                    select(records.c.id, records.c.wire, records.c.received_at, records.c.hops).where(
-                        records.c.id.in_(positions)
-                    )
+                    select(
+                        records.c.id, records.c.wire, records.c.received_at, records.c.hops, records.c.purged
+                    ).where(records.c.id.in_(positions))
                 )
-                by_position = {int(row.id): (row.wire, row.received_at, row.hops) for row in found}
+                by_position = {
+                    int(row.id): (row.wire, row.received_at, row.hops, row.purged) for row in found
+                }
                 rows = [by_position[p] for p in positions if p in by_position]
         return await self._verified_rows(rows)
 
     async def live_of_kind(self, kind: str, *, now_ms: int, limit: int) -> list[StoredRecord]:
         """The live records of one kind (`live_clause`), oldest first, at most `limit` of them."""
         query = (
-            select(records.c.wire, records.c.received_at, records.c.hops)
+            select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged)
             .where(records.c.kind == kind, live_clause(now_ms))
             .order_by(records.c.created, records.c.id)
             .limit(limit)
@@ -612,16 +644,16 @@ class Store:
         """Node keys named by a stored revocation."""
         return await self.statements.revoked()
 
-    async def _read(self, query: Select[bytes, int, int]) -> list[StoredRecord]:
+    async def _read(self, query: Select[bytes, int, int, str | None]) -> list[StoredRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return await self._verified_rows(rows)
 
-    async def _verified_rows(self, rows: Sequence[tuple[bytes, int, int]]) -> list[StoredRecord]:
+    async def _verified_rows(self, rows: Sequence[tuple[bytes, int, int, str | None]]) -> list[StoredRecord]:
         revoked = await self.statements.revoked() if rows else frozenset()
         retired = await self.statements.retired() if rows else {}
         result = []
-        for wire, received_at, hops in rows:
+        for wire, received_at, hops, purged in rows:
             verified = self._verified(wire)
             header = verified.header
             flags: list[str] = []
@@ -630,8 +662,55 @@ class Store:
             limit = retired.get(header.author)
             if limit is not None and not limit.allows(header.seq, header.created):
                 flags.append(KEY_RETIRED)
-            result.append(StoredRecord(verified, received_at, hops, tuple(flags)))
+            result.append(StoredRecord(verified, received_at, hops, tuple(flags), purged))
         return result
+
+    async def purge(self, *, now_ms: int, retention: Mapping[str, int]) -> PurgeReport:
+        """Purge what is due (SPEC §4, §8.10): records a held tombstone of their author retracts, records
+        past their scope's expiry, and records of a kind older than its `retention` (ms; 0 keeps).
+        Idempotent, in chunks (lifecycle Rule 4); the daemon runs it periodically, `lapnode purge` once."""
+        async with self._write() as conn:
+            retracted = await apply_retractions(conn, network=self.network)
+        expired = await self._purge_where(expired_clause(now_ms), EXPIRED)
+        kept = retention_clause(now_ms, retention)
+        too_old = await self._purge_where(kept, RETENTION) if kept is not None else 0
+        report = PurgeReport(retracted, expired, too_old)
+        if report.total:
+            self._purged()
+        return report
+
+    async def _purge_where(self, where: ColumnElement[bool], reason: str) -> int:
+        count = 0
+        while True:
+            async with self._write() as conn:
+                due = await due_rows(conn, where)
+                count += await purge_rows(conn, due, reason, network=self.network)
+            if len(due) < PURGE_CHUNK:
+                return count
+
+    async def may_retract(self, signer: bytes, author: bytes) -> bool:
+        """Whether a tombstone by `signer` takes effect on a record of `author` (lifecycle Rule 2)."""
+        async with self._engine.connect() as conn:
+            return await Authority(conn).may_retract({signer}, author)
+
+    async def purged_counts(self) -> dict[str, int]:
+        """How many held records are purged, by reason."""
+        query = (
+            select(records.c.purged, func.count())
+            .where(records.c.purged.is_not(None))
+            .group_by(records.c.purged)
+        )
+        async with self._engine.connect() as conn:
+            return {str(reason): int(count) for reason, count in await conn.execute(query)}
+
+    def _purged(self) -> None:
+        """Records' content just went: what memory holds of them must go too (tail Rule 3)."""
+        self._tail.clear()
+
+    def forget_recent(self) -> None:
+        """Drop the in-memory copy of the newest log entries: another process may have purged some
+        (the daemon calls this when it learns of a retraction or runs its purge pass)."""
+        self._tail.clear()
 
     def _verified(self, wire: bytes) -> Record:
         verified = self._verifier.verify_one(wire)

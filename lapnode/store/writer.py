@@ -12,6 +12,8 @@ Rule 5: a record whose author's key has been revoked (a stored revocation, SPEC 
 already held, and so is one whose author's key a stored rotation retired, unless the record falls within
 the key's validity: made before the rotation, at a sequence number the rotation handed over (§8.8). The
 statements and this check are read in one transaction.
+Rule 6: a record that a held tombstone of its author retracts, or that is expired already, is stored as
+a purged stub, never with its content (lapnode.store.lifecycle, SPEC §8.10, §4).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lapnode.store.lifecycle import EXPIRED, RETRACTED, Authority, retractions_among, stub_for
 from lapnode.store.schema import authors, equivocations, records, terms
 from lapnode.store.statements import revoked_among, rotation_limits
 from lapnode.verification.rows import RecordRow
@@ -162,10 +165,29 @@ async def write_records(
             await _freeze(conn, author_id, seq, first, record.id, now_ms=now_ms)
             frozen.add(author_id)
             outcome.frozen.add(record.author)
+    accepted = await _purged_on_arrival(conn, accepted, now_ms=now_ms)
     outcome.logged = await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
     outcome.last_position = outcome.logged[-1][0] if outcome.logged else 0
     outcome.stored.extend(r.id for r in accepted)
     return outcome
+
+
+async def _purged_on_arrival(conn: AsyncConnection, rows: list[RecordRow], *, now_ms: int) -> list[RecordRow]:
+    """The rows as they are to be stored: a record its author already retracted, or one already expired,
+    becomes a purged stub (Rule 6)."""
+    if not rows:
+        return rows
+    retracted = await retractions_among(conn, [row.id for row in rows])
+    authority = Authority(conn)
+    result = []
+    for row in rows:
+        signers = retracted.get(row.id)
+        if signers and await authority.may_retract(signers, row.author):
+            row = stub_for(row, RETRACTED)
+        elif row.expires is not None and row.expires <= now_ms:
+            row = stub_for(row, EXPIRED)
+        result.append(row)
+    return result
 
 
 def _conflict(
@@ -300,6 +322,7 @@ async def _insert(
             r.wire,
             origin.hops.get(r.id, 0),
             origin.source_id,
+            r.purged,
         )
         for offset, r in enumerate(batch)
     ]
@@ -330,6 +353,7 @@ _RECORD_COLUMNS = (
     "wire",
     "hops",
     "source_id",
+    "purged",
 )
 
 

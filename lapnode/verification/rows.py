@@ -28,6 +28,8 @@ class RecordRow(NamedTuple):
     search_text: str
     terms: frozenset[tuple[str, str]]
     wire: bytes
+    # Why the content is gone (lapnode.store.lifecycle), for a record stored as a purged stub.
+    purged: str | None = None
 
     @classmethod
     def of(cls, record: Record) -> RecordRow:

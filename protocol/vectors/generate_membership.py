@@ -20,6 +20,7 @@ from typing import Any, Final
 from keys.identity import Identity
 from keys.membership import (
     CREDENTIAL_DOMAIN,
+    RETRACTION_DOMAIN,
     REVOCATION_DOMAIN,
     ROTATION_DOMAIN,
     TrustedAuthorities,
@@ -41,6 +42,7 @@ from protocol.session import HandshakeComplete, Session
 from protocol.statements import (
     REVOCATION_FILE_LABEL,
     ROTATION_FILE_LABEL,
+    issue_retraction,
     issue_revocation,
     issue_rotation,
     statement_id,
@@ -422,6 +424,72 @@ def invalid_rotations() -> list[dict[str, Any]]:
     ]
 
 
+# The record the initiator retracts: any 32-byte record id (§8.10 does not look inside it).
+RETRACTED_RECORD: Final = bytes(range(32, 64))
+
+
+def retraction_wire() -> bytes:
+    return issue_retraction(
+        member("initiator"), network=NETWORK, target=RETRACTED_RECORD, reason="error", retracted_at=T0
+    ).wire
+
+
+def retraction_vector() -> dict[str, Any]:
+    wire = retraction_wire()
+    body = codec.decode(wire, max_size=2048)["b"]
+    return {
+        "comment": "the initiator of the handshake vectors retracts its record target_hex",
+        "author_node_id": member("initiator").node_id,
+        "inputs": {"target_hex": RETRACTED_RECORD.hex(), "reason": "error", "at": T0},
+        "body_hex": body.hex(),
+        "signed_bytes_hex": (RETRACTION_DOMAIN + signed_message(NETWORK, body)).hex(),
+        "wire_hex": wire.hex(),
+        "id_hex": statement_id(wire).hex(),
+    }
+
+
+def _retraction(
+    *, signer: Identity | None = None, domain: bytes = RETRACTION_DOMAIN, **changes: Value
+) -> bytes:
+    body = dict(codec.decode(codec.decode(retraction_wire(), max_size=2048)["b"], max_size=2048))
+    body.update(changes)
+    body_bytes = codec.encode({k: v for k, v in body.items() if v is not _DROP})
+    signature = (signer or member("initiator")).sign(domain, signed_message(NETWORK, body_bytes))
+    return codec.encode({"b": body_bytes, "s": signature})
+
+
+INVALID_RETRACTIONS: Final[dict[str, tuple[str, str, Callable[[], bytes]]]] = {
+    "not-signed-by-the-author": (
+        "§8.10: s by author",
+        "StatementError",
+        lambda: _retraction(signer=_STRANGER),
+    ),
+    "revocation-domain": (
+        "§1: each statement under its own domain",
+        "StatementError",
+        lambda: _retraction(domain=REVOCATION_DOMAIN),
+    ),
+    "free-text-reason": (
+        "§8.10: reason is a code",
+        "StatementError",
+        lambda: _retraction(reason="sent to the wrong case"),
+    ),
+    "short-target": (
+        "§8.10: target is a 32-byte record id",
+        "StatementError",
+        lambda: _retraction(target=b"x"),
+    ),
+    "extra-field": ("§8.10: exactly the fields", "StatementError", lambda: _retraction(note="x")),
+}
+
+
+def invalid_retractions() -> list[dict[str, Any]]:
+    return [
+        {"name": name, "rule": rule, "error": error, "wire_hex": make().hex()}
+        for name, (rule, error, make) in INVALID_RETRACTIONS.items()
+    ]
+
+
 def rotated_handshake_vector() -> dict[str, Any]:
     """The initiator dials the responder's old key; the responder answers with its new key and the
     rotation, and the initiator follows it (legacy mode: no credentials)."""
@@ -481,6 +549,8 @@ def build() -> dict[str, Any]:
         "rotation": rotation_vector(),
         "invalid_rotations": invalid_rotations(),
         "rotated_handshake": rotated_handshake_vector(),
+        "retraction": retraction_vector(),
+        "invalid_retractions": invalid_retractions(),
     }
 
 

@@ -8,6 +8,7 @@ from keys.errors import BadSignature, InvalidAuthorityId, UntrustedAuthority
 from keys.identity import PublicKey
 from keys.membership import (
     CREDENTIAL_DOMAIN,
+    RETRACTION_DOMAIN,
     REVOCATION_DOMAIN,
     ROTATION_DOMAIN,
     TrustedAuthorities,
@@ -45,8 +46,14 @@ def test_a_mistyped_authority_id_is_an_error(mangle: object) -> None:
 
 
 def test_domains_are_distinct_and_well_formed() -> None:
-    domains = {CREDENTIAL_DOMAIN, REVOCATION_DOMAIN, ROTATION_DOMAIN, b"lapnode/record/v1\x00"}
-    assert len(domains) == 4
+    domains = {
+        CREDENTIAL_DOMAIN,
+        REVOCATION_DOMAIN,
+        ROTATION_DOMAIN,
+        RETRACTION_DOMAIN,
+        b"lapnode/record/v1\x00",
+    }
+    assert len(domains) == 5
     # A signature in one domain never verifies in another.
     signature = SECRETARIAT.sign(CREDENTIAL_DOMAIN, b"statement")
     with pytest.raises(BadSignature):

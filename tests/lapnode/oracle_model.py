@@ -301,7 +301,8 @@ def expected(fed: Federation, record: OracleRecord) -> Expected:
                     changed = True
     hops = {(u, v): hop(fed, record, u, reach[u], v) for u, v in fed.feeds if u in reach}
     fields: dict[int, set[frozenset[str]]] = {node: set() for node in reach}
-    fields[record.author] = {record.fields}
+    # An expired record is stored as a purged stub, with no disclosures, even by its author (SPEC §4).
+    fields[record.author] = {frozenset() if record.scope.expired else record.fields}
     changed = True
     while changed:  # every copy a path of allowed hops can deliver
         changed = False

@@ -120,3 +120,40 @@ def test_init_refuses_a_used_place(tmp_path: Path) -> None:
         check_new_home(tmp_path)
     with pytest.raises(HomeError, match="not a directory"):
         check_new_home(tmp_path / "notes.txt")
+
+
+def test_retention_and_purge_interval_round_trip(tmp_path: Path) -> None:
+    config = Config.create(
+        org="OPTA",
+        jurisdiction="NL",
+        category="enforcement",
+        purge_interval="5s",
+        retention={"trend": "730d", "lead": "365d", "contact": "0"},
+    )
+    # "0" keeps for ever, so it is left out; the rest sorted by kind.
+    assert config.retention == (("lead", "365d"), ("trend", "730d"))
+    assert config.retention_ms() == {"lead": 365 * 86_400_000, "trend": 730 * 86_400_000}
+    assert config.purge_interval_s() == 5.0
+    path = tmp_path / "config.toml"
+    write_config(path, config)
+    assert load_config(path) == config
+    assert Config.create(org="OPTA", jurisdiction="NL", category="enforcement").purge_interval_s() == 60.0
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        ('[retention]\nleed = "3d"\n', "unknown kind 'leed'"),
+        ('[retention]\nlead = "3 days"\n', "retention.lead '3 days' must be a duration"),
+        ("[retention]\nlead = 365\n", "retention.lead must be a duration in quotes"),
+        ('retention = "365d"\n', "'retention' must be a table"),
+        ('purge_interval = "0s"\n', "purge_interval '0s' must be a duration"),
+        ('purge_interval = "often"\n', "purge_interval 'often' must be a duration"),
+    ],
+)
+def test_bad_retention_settings_are_one_line_errors(tmp_path: Path, tail: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('org = "OPTA"\njurisdiction = "NL"\ncategory = "enforcement"\n' + tail)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(path)
+    assert "\n" not in str(raised.value)

@@ -39,7 +39,8 @@ NARROW = Scope.create(
     members=[US.key],
     jurisdictions_deny=["US"],
     flags=["law-enforcement-only", "personal-data"],
-    expires=T0 + 3_600_000,
+    # Ten years on: the store judges expiry by the wall clock, and an expired record is stored purged.
+    expires=T0 + 3650 * 86_400_000,
 )
 CONTACT = {**contact_document("NL"), "person": "Jan de Vries", "notes": "Ask for Jan."}
 GENUINE = make_record(AUTHOR, 1, None, kind="contact", document=CONTACT, scope=NARROW)

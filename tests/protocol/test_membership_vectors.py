@@ -15,6 +15,7 @@ import pytest
 from keys.identity import Identity, PublicKey
 from keys.membership import (
     CREDENTIAL_DOMAIN,
+    RETRACTION_DOMAIN,
     REVOCATION_DOMAIN,
     ROTATION_DOMAIN,
     TrustedAuthorities,
@@ -35,6 +36,8 @@ from protocol.session import HandshakeComplete, Session
 from protocol.statements import (
     REVOCATION_FILE_LABEL,
     ROTATION_FILE_LABEL,
+    Retraction,
+    issue_retraction,
     issue_revocation,
     issue_rotation,
     verify_rotation,
@@ -189,6 +192,32 @@ def test_the_rotation_rebuilds_byte_for_byte() -> None:
 
 @pytest.mark.parametrize("vector", VECTORS["invalid_rotations"], ids=lambda v: v["name"])
 def test_invalid_rotations_are_refused_for_their_rule(vector: dict[str, Any]) -> None:
+    error = getattr(statements_module, vector["error"])
+    with pytest.raises(error):
+        verify_statement(h(vector["wire_hex"]), network=NETWORK, trusted=TrustedAuthorities())
+
+
+def test_the_retraction_rebuilds_byte_for_byte() -> None:
+    vector = VECTORS["retraction"]
+    author = Identity.from_seed(h(HANDSHAKE["initiator"]["identity_seed_hex"]))
+    inputs = vector["inputs"]
+    made = issue_retraction(
+        author,
+        network=NETWORK,
+        target=h(inputs["target_hex"]),
+        reason=inputs["reason"],
+        retracted_at=inputs["at"],
+    )
+    assert made.wire.hex() == vector["wire_hex"] and made.id.hex() == vector["id_hex"]
+    assert made.author_id == vector["author_node_id"]
+    body = h(vector["body_hex"])
+    assert h(vector["signed_bytes_hex"]) == RETRACTION_DOMAIN + signed_message(NETWORK, body)
+    again = verify_statement(made.wire, network=NETWORK, trusted=TrustedAuthorities())
+    assert isinstance(again, Retraction) and again == made
+
+
+@pytest.mark.parametrize("vector", VECTORS["invalid_retractions"], ids=lambda v: v["name"])
+def test_invalid_retractions_are_refused_for_their_rule(vector: dict[str, Any]) -> None:
     error = getattr(statements_module, vector["error"])
     with pytest.raises(error):
         verify_statement(h(vector["wire_hex"]), network=NETWORK, trusted=TrustedAuthorities())
