@@ -55,8 +55,8 @@ def refused(kind: str, fields: Mapping[str, Value], committed: frozenset[str] | 
 
 
 def test_known_kinds_and_versions() -> None:
-    assert frozenset({"contact", "lead", "trend"}) == KNOWN_KINDS
-    assert dict(SCHEMA_VERSIONS) == {"contact": 1, "lead": 1, "trend": 1}
+    assert frozenset({"contact", "lead", "trend", "referral", "referral-status"}) == KNOWN_KINDS
+    assert dict(SCHEMA_VERSIONS) == {"contact": 1, "lead": 1, "trend": 1, "referral": 1, "referral-status": 1}
     assert len(COUNTRY_CODES) == 249
 
 
