@@ -36,6 +36,7 @@ from lapnode.cli.network_commands import peer, serve_command, status, subscribe,
 from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.policy_commands import policy, quarantine_group
 from lapnode.cli.record_commands import publish, query, show
+from lapnode.cli.referral_commands import refer, referral, referrals
 from lapnode.cli.taxii_commands import taxii_group
 from lapnode.errors import LapnodeError
 from protocol.errors import ProtocolError
@@ -74,6 +75,9 @@ for _command in (
     publish,
     query,
     show,
+    refer,
+    referrals,
+    referral,
     bundle,
     verify,
     peer,
