@@ -88,7 +88,7 @@ async def test_refer_refuses_a_lead_the_policy_withholds_and_audits_it(stores: t
     ours, _ = stores
     # The recipient is not in the peer book: it has no attributes, so a category clause keeps it out.
     lead = await publish_lead(ours, Scope.create("amber", categories=["enforcement"]))
-    with pytest.raises(RecordWithheld, match="scope.categories"):
+    with pytest.raises(RecordWithheld, match=r"scope\.categories"):
         await refer(ours, lead)
     assert await load_referrals(ours, REFERRER, now_ms=T0 + 2000) == []
     (entry,) = await ours.audit.entries(AuditFilters(exit="referral"))
