@@ -26,15 +26,20 @@ from protocol.scope import SEALED_FLAG, Scope
 
 __all__ = [
     "REFERRAL_KIND",
+    "SEALED_KINDS",
     "STATUS_KIND",
     "ReferralError",
     "latest_status",
     "referral_recipient",
+    "referral_tlp",
     "status_counts",
+    "status_scope",
     "verified_lead",
 ]
 
 _STRICTER_THAN_AMBER: Final = ("amber+strict", "red")
+# Kinds that always travel sealed (Rule 2 for referrals, SPEC §5.1 for statuses).
+SEALED_KINDS: Final = frozenset({REFERRAL_KIND, STATUS_KIND})
 
 T = TypeVar("T")
 

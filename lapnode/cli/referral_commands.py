@@ -235,7 +235,7 @@ def referrals(
         return
     for row in rows:
         arrow = "from" if row["direction"] == "inbox" else "to"
-        due = f" due {row['due']}" if row["due"] else ""
+        due = f" due {str(row['due'])[:10]}" if row["due"] else ""
         flag = "  OVERDUE" if row["overdue"] else ""
         click.echo(
             one_line(
