@@ -103,7 +103,7 @@ def test_a_referral_round_trip_between_two_jurisdictions(federation: Federation)
     # B's daemon answers `received` to each by itself, and B's inbox shows it.
     for referral in (first, second):
         row = wait_for_state(b, referral, "received")
-        assert row["direction"] == "inbox" and row["counterpart"] == f"Org {a.name}"
+        assert row["direction"] == "inbox" and row["counterpart"] == a.name  # its name in B's peer book
         assert row["lead_title"] == "Loan-scam robocalls from FR numbers"
     assert referrals(b, "--inbox", "--status", "received").keys() == {first, second}
     assert referrals(b, "--outbox") == {}
