@@ -439,8 +439,9 @@ def step_referral(tour: Tour) -> None:
         "civil penalty ordered.", "--action", "fine", "--amount", "40000", "--currency", "USD",
     )  # fmt: skip
     _wait_for_state(opta, referral, "closed")
-    print("\n# The answers travelled back through ACMA. OPTA's outbox:")
+    print("\n# The answers travelled back through ACMA. OPTA's outbox, and the referral's history:")
     opta.run("referrals", "--outbox")
+    opta.run("referral", "show", referral[:12])
 
 
 def _wait_for_state(node: Node, referral: str, state: str, timeout: float = 30.0) -> None:

@@ -29,7 +29,7 @@ from lapnode.cli.common import (
 from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.policy_commands import policy_of
 from lapnode.cli.referral_case import case_file, write_case_file
-from lapnode.cli.render import print_detail
+from lapnode.cli.render import print_detail, short_node_id
 from lapnode.clock import now_ms, parse_future_ms
 from lapnode.errors import InputError
 from lapnode.home import NodeHome
@@ -237,9 +237,12 @@ def referrals(
         arrow = "from" if row["direction"] == "inbox" else "to"
         due = f" due {str(row['due'])[:10]}" if row["due"] else ""
         flag = "  OVERDUE" if row["overdue"] else ""
+        # A counterpart not in the peer book is named by its node id, shortened here (--json has it all).
+        who = str(row["counterpart"])
+        who = short_node_id(who) if who == row["counterpart_node_id"] else who
         click.echo(
             one_line(
-                f"{str(row['id'])[:12]}  {row['direction']:<6} {arrow} {row['counterpart']}  "
+                f"{str(row['id'])[:12]}  {row['direction']:<6} {arrow} {who}  "
                 f"{row['request']}  [{row['state']}]  {row['age']} old{due}{flag}"
                 + (f"  - {row['lead_title']}" if row["lead_title"] else "")
             )
