@@ -32,7 +32,9 @@ from lapnode.cli.referral_case import case_file, write_case_file
 from lapnode.cli.render import print_detail, short_node_id
 from lapnode.clock import now_ms, parse_future_ms
 from lapnode.errors import InputError
+from lapnode.exits import RecordWithheld, decide_for
 from lapnode.home import NodeHome
+from lapnode.policy import Draft
 from lapnode.publishing import ScopeRequest, body_fields, build_scope, load_document, publish_record
 from lapnode.referrals import (
     DEFAULT_REFERRAL_HOPS,
@@ -111,7 +113,14 @@ def refer(
         recipient, options["request"].lower(), due, options["note"], options["tlp"], options["relay_hops"]
     )
     # Check the referral's own fields before anything is published or unlocked (Rule 1).
-    body_fields("referral", {"lead": "0" * 64, "lead_record": b"\0", "request": request.request, "due": due})
+    probe = {
+        "lead": "0" * 64,
+        "lead_record": b"\0",
+        "request": request.request,
+        "due": due,
+        "note": request.note,
+    }
+    body_fields("referral", {name: value for name, value in probe.items() if value is not None})
     lead_fields = body_fields("lead", load_document(from_file), from_file) if from_file is not None else None
     if recipient == public_key_from_node_id(node_home.node_id()):
         raise InputError("--to names this node; refer a lead to another member")
@@ -120,11 +129,20 @@ def refer(
 
     async def action(store: Store) -> tuple[str, str]:
         chosen = lead_id
+        audience = recipient_audience(await store.peers.all(), recipient)
         if lead_fields is not None:
             # Scoped to the recipient alone and never relayed: it travels inside the sealed referral.
             scope = build_scope(
                 ScopeRequest(tlp=request.tlp or "amber", members=[options["to"]], relay_hops=0), now=now_ms()
             )
+            # A local rule may still withhold it: then publish nothing (the decision, as for a dry run).
+            draft = Draft(identity.public_key.raw, "lead", scope)
+            verdict = decide_for(draft, 0, audience, our_key=draft.author, policy=policy, now_ms=now_ms())
+            if verdict.withheld:
+                raise RecordWithheld(
+                    f"the lead would be withheld from {audience.label}: {'; '.join(verdict.reasons)};"
+                    " nothing was published"
+                )
             lead = await publish_record(
                 store,
                 identity,
@@ -136,7 +154,6 @@ def refer(
             )
             chosen = lead.id.hex()
         assert chosen is not None
-        audience = recipient_audience(await store.peers.all(), recipient)
         disclosed = await embeddable_lead(
             store, chosen, audience, our_key=identity.public_key.raw, policy=policy, now_ms=now_ms()
         )
