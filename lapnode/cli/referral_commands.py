@@ -308,10 +308,17 @@ def show(home: Path | None, as_json: bool, passphrase_file: Path | None, referra
         click.echo("  (no answer yet)")
     for entry in history:
         assert isinstance(entry, dict)
-        details = "; ".join(f"{k}: {v}" for k, v in entry["details"].items())
+        details = "; ".join(f"{k}: {_detail(v)}" for k, v in entry["details"].items())
         click.echo(
             one_line(f"  {entry['created']}  {entry['status']}" + (f"  ({details})" if details else ""))
         )
+
+
+def _detail(value: object) -> str:
+    """A status detail on one line: a penalty as "40000.00 USD"."""
+    if isinstance(value, dict) and value.keys() == {"amount", "currency"}:
+        return f"{value['amount']} {value['currency']}"
+    return str(value)
 
 
 @referral.command()
