@@ -401,6 +401,63 @@ status = "verified"
 """
 
 
+REFERRAL_LEAD: Final = """\
+title = "Robocalls selling fake debt relief to Dutch numbers from a US VoIP provider"
+summary = \"\"\"
+Recorded calls to NL numbers offer debt relief for an upfront fee; the caller ID is spoofed and the
+calls come through one US VoIP provider.\"\"\"
+status = "verified"
+violation_types = ["telemarketing", "spoofing", "fraud"]
+estimated_victims = 340
+victim_locations = ["NL"]
+subjects = [{ type = "domain", value = "debt-relief-now.example" }]
+"""
+
+
+def step_referral(tour: Tour) -> None:
+    """OPTA refers a lead to the FTC, which it reaches only through ACMA; the FTC answers it."""
+    opta, acma, ftc = tour.node("opta"), tour.node("acma"), tour.node("ftc")
+    print("\n# The answers come back the other way: OPTA follows ACMA, and ACMA follows the FTC.")
+    for follower, followed in (("opta", "acma"), ("acma", "ftc")):
+        address = f"127.0.0.1:{tour.port(followed)}"
+        tour.node(follower).run("peer", "add", tour.ids[followed], address, "--name", followed)
+        tour.node(follower).run("subscribe", tour.ids[followed])
+    path = tour.write("debt-relief.toml", REFERRAL_LEAD)
+    referral = opta.run(
+        "refer", "--from-file", path.name, "--to", tour.ids["ftc"], "--request", "enforcement",
+        "--due", "30d", "--note", "The VoIP provider is in your jurisdiction; can you identify the caller?",
+    ).stdout.strip()  # fmt: skip
+    _wait_for_state(ftc, referral, "received")
+    print("\n# ACMA carried the referral to the FTC, sealed: it holds only ciphertext.")
+    acma.run("show", referral[:12])
+    print("\n# The FTC's daemon answered `received` by itself. The FTC's inbox:")
+    ftc.run("referrals", "--inbox")
+    ftc.run("referral", "show", referral[:12])
+    ftc.run("referral", "accept", referral[:12], "--note", "Assigned to the telemarketing unit.")
+    ftc.run(
+        "referral", "close", referral[:12], "--outcome", "Caller identified through the VoIP provider; "
+        "civil penalty ordered.", "--action", "fine", "--amount", "40000", "--currency", "USD",
+    )  # fmt: skip
+    _wait_for_state(opta, referral, "closed")
+    print("\n# The answers travelled back through ACMA. OPTA's outbox, and the referral's history:")
+    opta.run("referrals", "--outbox")
+    opta.run("referral", "show", referral[:12])
+
+
+def _wait_for_state(node: Node, referral: str, state: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        output = node.run_quietly("referrals", "--json")
+        rows = json.loads(output) if output.strip() else []
+        if any(row["id"] == referral and row["state"] == state for row in rows):
+            print(f"\n# {node.name} sees referral {referral[:12]} as {state}")
+            return
+        time.sleep(0.5)
+    raise DemoFailed(
+        f"referral {referral[:12]} did not reach state {state} at {node.name} in {timeout:.0f} s"
+    )
+
+
 STEPS: Final[list[tuple[str, Callable[[Tour], None]]]] = [
     ("Create a node for OPTA, the Dutch enforcement authority", step_init),
     ("Publish a point of contact", step_publish_contact),
@@ -413,6 +470,7 @@ STEPS: Final[list[tuple[str, Callable[[Tour], None]]]] = [
     ("Publish on OPTA while the daemons run; watch it travel to FTC through ACMA", step_gossip),
     ("Scope is signed by the author and enforced at every hop", step_scope),
     ("National-law rules: a redacted delivery and a withheld one, explained", step_local_rules),
+    ("A cross-border referral: OPTA asks the FTC for help through ACMA; the FTC answers", step_referral),
 ]
 
 
@@ -430,8 +488,10 @@ def main() -> int:
             return 1
         finally:
             tour.stop_daemons()
-    print("\nDemo complete: three nodes, records relayed within their scope and OPTA's local rules; every")
-    print("daemon stopped and the temporary homes removed.")
+    print(
+        "\nDemo complete: three nodes, records relayed within their scope and OPTA's local rules, a referral"
+    )
+    print("answered across the federation; every daemon stopped and the temporary homes removed.")
     return 0
 
 

@@ -37,6 +37,7 @@ from lapnode.cli.network_commands import peer, serve_command, status, subscribe,
 from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.policy_commands import policy, quarantine_group
 from lapnode.cli.record_commands import publish, query, show
+from lapnode.cli.referral_commands import refer, referral, referrals
 from lapnode.cli.taxii_commands import taxii_group
 from lapnode.cli.trend_commands import trends
 from lapnode.errors import LapnodeError
@@ -79,6 +80,9 @@ for _command in (
     trends,
     retract,
     purge,
+    refer,
+    referrals,
+    referral,
     bundle,
     verify,
     peer,

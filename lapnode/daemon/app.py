@@ -1,8 +1,8 @@
 """The daemon as an aiohttp application factory: `create_app(settings) -> web.Application`.
 
 Rule 1: resources are opened and closed in cleanup contexts, in order: store, HTTP client, node,
-subscription manager. Stopping the app closes them in reverse, so acknowledged records are committed
-before the process exits.
+subscription manager, referral desk. Stopping the app closes them in reverse, so acknowledged records
+are committed before the process exits.
 Rule 2: the public side serves the gossip WebSocket and the read-only TAXII API root under /taxii2/
 (which answers loopback clients only: a TLS proxy publishes it); /metrics and /status are on the admin
 app, which `serve` binds to loopback.
@@ -30,6 +30,7 @@ from lapnode.daemon.membership import Membership, recipient_for
 from lapnode.daemon.metrics import HANDSHAKE_FAILURES, PEERS_CONNECTED, PEERS_DISCONNECTED
 from lapnode.daemon.node import GOSSIP_PATH, MAX_WS_MESSAGE, Node, now_ms
 from lapnode.daemon.purger import run_purges
+from lapnode.daemon.referrals import ReferralDesk
 from lapnode.daemon.statements import MembershipGossip
 from lapnode.daemon.taxii import ORG as TAXII_ORG
 from lapnode.daemon.taxii import PREFIX as TAXII_PREFIX
@@ -102,6 +103,8 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
             run_purges(node, retention=settings.retention, interval_s=settings.purge_interval_s),
             name="purge-pass",
         )
+        # Answers `received` to referrals addressed to us, off the ingest path (lapnode.daemon.referrals).
+        desk = asyncio.create_task(ReferralDesk(node).run(), name="referral-desk")
         node.log_event(
             "daemon_started",
             network=settings.network,
@@ -112,7 +115,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         try:
             yield
         finally:
-            for running in (purges, task, indexer):
+            for running in (desk, purges, task, indexer):
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running

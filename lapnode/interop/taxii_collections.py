@@ -41,6 +41,7 @@ from lapnode.interop.stix_objects import RecordObjects
 from lapnode.policy import Decision, Policy
 from lapnode.store import ExportRow, Store
 from protocol.kinds import KNOWN_KINDS
+from protocol.referrals import SEALED_KINDS
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
@@ -61,8 +62,9 @@ def collection_id(network: str, kind: str) -> str:
 
 
 def collections(network: str) -> dict[str, str]:
-    """Collection id -> record kind."""
-    return {collection_id(network, kind): kind for kind in sorted(KNOWN_KINDS)}
+    """Collection id -> record kind. Referrals and their statuses are always sealed, and a sealed record
+    never leaves through an interop export, so they have no collection."""
+    return {collection_id(network, kind): kind for kind in sorted(KNOWN_KINDS - SEALED_KINDS)}
 
 
 def collection_resource(network: str, kind: str) -> dict[str, object]:

@@ -609,6 +609,22 @@ class Store:
         )
         return await self._read(query)
 
+    async def live_of_kinds(self, kinds: Sequence[str], *, now_ms: int) -> list[StoredRecord]:
+        """Every live record (queries.live_clause) of these kinds, oldest first: a small kind's whole
+        history, such as the referrals and their statuses (lapnode.referrals)."""
+        query = (
+            select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged)
+            .where(records.c.kind.in_(list(kinds)), live_clause(now_ms))
+            .order_by(records.c.created, records.c.id)
+        )
+        return await self._read(query)
+
+    async def has_kind_after(self, kind: str, position: int) -> bool:
+        """Whether the log holds a record of `kind` past `position`: a range scan of the log, no bytes."""
+        query = select(records.c.id).where(records.c.id > position, records.c.kind == kind).limit(1)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
     async def count(self) -> int:
         async with self._engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(records))).scalar_one())

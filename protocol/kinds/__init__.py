@@ -1,4 +1,5 @@
-"""Record body kinds: what a contact, a case lead and a trend indicator contain, and how to read them.
+"""Record body kinds: what a contact, a case lead, a trend indicator, a referral and a referral status
+contain, and how to read them.
 
 A body is a flat map of top-level field name -> canonical value. The author commits to each top-level
 field separately, so a body may arrive with some fields redacted: `fields` holds the disclosed values,
@@ -28,10 +29,12 @@ from typing import Any, Final, TypeAlias
 from protocol.codec import Value
 from protocol.errors import SchemaError
 from protocol.indicators import show
-from protocol.kinds import contact, lead, opaque, sealed, trend
+from protocol.kinds import contact, lead, opaque, referral, referral_status, sealed, trend
 from protocol.kinds.contact import ContactBody
 from protocol.kinds.lead import Detriment, Evidence, LeadBody, Subject
 from protocol.kinds.opaque import OpaqueBody
+from protocol.kinds.referral import ReferralBody
+from protocol.kinds.referral_status import ReferralStatusBody
 from protocol.kinds.sealed import SealedBody
 from protocol.kinds.trend import BreakdownEntry, TrendBody
 
@@ -45,6 +48,8 @@ __all__ = [
     "Evidence",
     "LeadBody",
     "OpaqueBody",
+    "ReferralBody",
+    "ReferralStatusBody",
     "SealedBody",
     "Subject",
     "TrendBody",
@@ -53,11 +58,21 @@ __all__ = [
     "parse_body",
 ]
 
-Body: TypeAlias = ContactBody | LeadBody | TrendBody | OpaqueBody | SealedBody
+Body: TypeAlias = (
+    ContactBody | LeadBody | TrendBody | ReferralBody | ReferralStatusBody | OpaqueBody | SealedBody
+)
 
-KNOWN_KINDS: Final[frozenset[str]] = frozenset({"contact", "lead", "trend"})
+KNOWN_KINDS: Final[frozenset[str]] = frozenset(
+    {"contact", "lead", "trend", referral.KIND, referral_status.KIND}
+)
 SCHEMA_VERSIONS: Final[Mapping[str, int]] = MappingProxyType(
-    {contact.KIND: contact.SCHEMA, lead.KIND: lead.SCHEMA, trend.KIND: trend.SCHEMA}
+    {
+        contact.KIND: contact.SCHEMA,
+        lead.KIND: lead.SCHEMA,
+        trend.KIND: trend.SCHEMA,
+        referral.KIND: referral.SCHEMA,
+        referral_status.KIND: referral_status.SCHEMA,
+    }
 )
 
 _Parser = Callable[[Mapping[str, Value], frozenset[str]], Body]
@@ -66,16 +81,22 @@ _PARSERS: Final[Mapping[tuple[str, int], _Parser]] = {
     (contact.KIND, contact.SCHEMA): contact.parse,
     (lead.KIND, lead.SCHEMA): lead.parse,
     (trend.KIND, trend.SCHEMA): trend.parse,
+    (referral.KIND, referral.SCHEMA): referral.parse,
+    (referral_status.KIND, referral_status.SCHEMA): referral_status.parse,
 }
 _FROM_DOCUMENT: Final[Mapping[str, Callable[[object], dict[str, Value]]]] = {
     contact.KIND: contact.from_document,
     lead.KIND: lead.from_document,
     trend.KIND: trend.from_document,
+    referral.KIND: referral.from_document,
+    referral_status.KIND: referral_status.from_document,
 }
 _TO_DOCUMENT: Final[Mapping[type, Callable[[Any], dict[str, object]]]] = {
     ContactBody: contact.to_document,
     LeadBody: lead.to_document,
     TrendBody: trend.to_document,
+    ReferralBody: referral.to_document,
+    ReferralStatusBody: referral_status.to_document,
     OpaqueBody: opaque.to_document,
     SealedBody: sealed.to_document,
 }

@@ -13,6 +13,7 @@ The layout is described in protocol/vectors/README.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -202,12 +203,52 @@ OPAQUE = Inputs(
         "note": "Grüße ✓",
     },
 )
-INPUTS: Final = (CONTACT, LEAD, NARROW, TREND, OPAQUE)
+
+REFERRAL = Inputs(
+    "referral",
+    "A referral (kind referral, schema 1) of the lead vector to B, embedding the lead's wire bytes. A "
+    "referral always travels sealed to its recipient (SPEC §5.1); this vector is unsealed so that its "
+    "body can be read here, and sealing is shown in sealed.json.",
+    A,
+    "referral",
+    1,
+    4,
+    "narrow-scope",
+    T0 + 3 * HOUR,
+    Scope.create("amber", relay_hops=2, members=[identity(B).public_key.raw]),
+    {
+        "lead": "",  # filled in by build_all: the lead vector's id
+        "lead_record": b"",  # and its wire bytes
+        "request": "investigation",
+        "due": T0 + 30 * DAY,
+        "note": "The payment page is hosted in your jurisdiction.",
+    },
+)
+REFERRAL_STATUS = Inputs(
+    "referral-status",
+    "B closes the referral vector with a fine (kind referral-status, schema 1), seq 3 of B.",
+    B,
+    "referral-status",
+    1,
+    3,
+    "unknown-kind",
+    T0 + 4 * HOUR,
+    Scope.create("amber", relay_hops=2, members=[identity(A).public_key.raw]),
+    {
+        "referral": "",  # filled in by build_all: the referral vector's id
+        "status": "closed",
+        "outcome": "Hosting provider fined; the payment page was taken down.",
+        "action": "fine",
+        "penalty": {"amount": 2_500_000, "currency": "AUD"},
+    },
+)
+INPUTS: Final = (CONTACT, LEAD, NARROW, TREND, OPAQUE, REFERRAL, REFERRAL_STATUS)
 # (vector name, the vector it is a copy of, the fields withheld)
 REDACTIONS: Final = (("lead-redacted", "lead", ("detriment", "subjects", "title")),)
 
 
 def build(inputs: Inputs, built: Mapping[str, Record]) -> Record:
+    inputs = _linked(inputs, built)
     return build_record(
         identity(inputs.author),
         network=NETWORK,
@@ -220,6 +261,18 @@ def build(inputs: Inputs, built: Mapping[str, Record]) -> Record:
         fields=inputs.fields,
         salts={name: salt_for(f"{inputs.name}/{name}") for name in inputs.fields},
     )
+
+
+def _linked(inputs: Inputs, built: Mapping[str, Record]) -> Inputs:
+    """A referral names and embeds the lead vector, a status names the referral vector (by their ids)."""
+    if inputs.name == "referral":
+        lead = built["lead"]
+        fields = {**inputs.fields, "lead": lead.id.hex(), "lead_record": lead.wire}
+    elif inputs.name == "referral-status":
+        fields = {**inputs.fields, "referral": built["referral"].id.hex()}
+    else:
+        return inputs
+    return dataclasses.replace(inputs, fields=fields)
 
 
 def build_all() -> dict[str, Record]:
@@ -435,7 +488,7 @@ def invalid_vectors(built: Mapping[str, Record]) -> list[dict[str, Any]]:
 def render() -> dict[str, str]:
     """The text of every vector file, by file name."""
     built = build_all()
-    records = [record_vector(inputs, built[inputs.name]) for inputs in INPUTS]
+    records = [record_vector(_linked(inputs, built), built[inputs.name]) for inputs in INPUTS]
     records += [
         redacted_vector(name, source, built[source], withheld) for name, source, withheld in REDACTIONS
     ]

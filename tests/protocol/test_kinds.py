@@ -55,8 +55,8 @@ def refused(kind: str, fields: Mapping[str, Value], committed: frozenset[str] | 
 
 
 def test_known_kinds_and_versions() -> None:
-    assert frozenset({"contact", "lead", "trend"}) == KNOWN_KINDS
-    assert dict(SCHEMA_VERSIONS) == {"contact": 1, "lead": 1, "trend": 1}
+    assert frozenset({"contact", "lead", "trend", "referral", "referral-status"}) == KNOWN_KINDS
+    assert dict(SCHEMA_VERSIONS) == {"contact": 1, "lead": 1, "trend": 1, "referral": 1, "referral-status": 1}
     assert len(COUNTRY_CODES) == 249
 
 
@@ -162,7 +162,8 @@ def test_garbage_kind_or_schema_is_refused(kind: str, schema: int, message: str)
 
 
 def test_unknown_kind_in_document() -> None:
-    with pytest.raises(SchemaError, match="unknown kind 'memo'; known kinds are contact, lead, trend"):
+    known = "contact, lead, referral, referral-status, trend"
+    with pytest.raises(SchemaError, match=f"unknown kind 'memo'; known kinds are {known}"):
         body_from_document("memo", {})
 
 
