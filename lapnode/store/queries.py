@@ -1,4 +1,9 @@
-"""Translating the operator's query filters into SQL over the store's indexes."""
+"""Translating the operator's query filters into SQL over the store's indexes.
+
+Rule 1: `QueryFilters.live_at` set means "only records live at that time" (`live_clause`): what an
+operator's `query` shows by default. Left None (bundle and STIX/MISP exports, `query --all-versions`),
+superseded and expired versions are included as before.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ class QueryFilters:
     until: int | None = None
     text: str | None = None
     limit: int = 100
+    live_at: int | None = None
 
 
 def build_query(filters: QueryFilters) -> Select[bytes, int, int]:
@@ -46,6 +52,8 @@ def build_query(filters: QueryFilters) -> Select[bytes, int, int]:
     if filters.text is not None:
         needle = filters.text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(records.c.search_text.like(f"%{needle}%", escape="\\"))
+    if filters.live_at is not None:
+        query = query.where(live_clause(filters.live_at))
     return query.order_by(records.c.created.desc(), records.c.id.desc()).limit(filters.limit)
 
 

@@ -28,6 +28,9 @@ class RecordRow(NamedTuple):
     search_text: str
     terms: frozenset[tuple[str, str]]
     wire: bytes
+    # The earlier version this record names as replaced (its disclosed `supersedes` field, SPEC §5.4);
+    # None when absent, redacted, or inside a sealed body (stores index nothing of those, SPEC §3.7).
+    supersedes: bytes | None = None
 
     @classmethod
     def of(cls, record: Record) -> RecordRow:
@@ -45,4 +48,6 @@ class RecordRow(NamedTuple):
             search_text=record.body.search_text().casefold(),
             terms=frozenset(record.body.index_terms()),
             wire=record.wire,
+            # A class attribute lookup for the kinds without the field (opaque, sealed): no cost to speak of.
+            supersedes=getattr(record.body, "supersedes", None),
         )

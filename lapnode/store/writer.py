@@ -300,6 +300,7 @@ async def _insert(
             r.wire,
             origin.hops.get(r.id, 0),
             origin.source_id,
+            r.supersedes,
         )
         for offset, r in enumerate(batch)
     ]
@@ -330,6 +331,7 @@ _RECORD_COLUMNS = (
     "wire",
     "hops",
     "source_id",
+    "supersedes",
 )
 
 
