@@ -136,7 +136,7 @@ async def publish_record(
     supersedes: RecordId | None = None,
 ) -> Record:
     """Sign and store this node's next record of `kind` (sealed if the scope says so); returns it.
-    With `supersedes`, the record is a new version of that one (its body names it, SPEC §5.4)."""
+    With `supersedes`, the record is a new version of that one (its body names it, SPEC §5.1)."""
     if supersedes is not None:
         fields = {**fields, "supersedes": bytes(supersedes)}
     salts = {name: secrets.token_bytes(SALT_SIZE) for name in fields}

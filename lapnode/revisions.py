@@ -1,4 +1,4 @@
-"""New versions of this node's own records: corrections, declassifications, re-confirmations (SPEC §5.4).
+"""New versions of this node's own records: corrections, declassifications, re-confirmations (SPEC §5.1).
 
 Rule 1: only the author makes a new version of a record. The record must be this node's own and live
 (not superseded, expired or purged), or the command fails with one line and nothing is signed. Another

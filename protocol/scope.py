@@ -218,7 +218,7 @@ def _widened_set(older: tuple[object, ...], newer: tuple[object, ...]) -> bool:
 
 def widenings(original: Scope, candidate: Scope) -> list[str]:
     """The clauses in which `candidate` could reach someone `original` could not (empty: it only
-    narrows). A new version of a record must not reach people the earlier one did not (SPEC §5.4),
+    narrows). A new version of a record must not reach people the earlier one did not (SPEC §5.1),
     except by an explicit declassification, which changes the TLP alone."""
     found = []
     if tlp_rank(candidate.tlp) < tlp_rank(original.tlp):

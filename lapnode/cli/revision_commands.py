@@ -1,4 +1,4 @@
-"""`lapnode correct` and `lapnode declassify`: new versions of this node's own records (SPEC §5.4).
+"""`lapnode correct` and `lapnode declassify`: new versions of this node's own records (SPEC §5.1).
 
 Rule 1: the old record is checked (this node's own, live; lapnode.revisions) and the new body and scope
 are validated before the key is unlocked, and checked again in the session that signs, so a typo costs

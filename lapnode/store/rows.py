@@ -28,7 +28,7 @@ class RecordRow(NamedTuple):
     search_text: str
     terms: frozenset[tuple[str, str]]
     wire: bytes
-    # The earlier version this record names as replaced (its disclosed `supersedes` field, SPEC §5.4);
+    # The earlier version this record names as replaced (its disclosed `supersedes` field, SPEC §5.1);
     # None when absent, redacted, or inside a sealed body (stores index nothing of those, SPEC §3.7).
     supersedes: bytes | None = None
 

@@ -515,7 +515,7 @@ class Store:
         supersedes: RecordId | None = None,
     ) -> Record:
         """Sign (via `build`) and store this node's next record under the write lock. `supersedes` is
-        the version the new record replaces, when its body names one (SPEC §5.4)."""
+        the version the new record replaces, when its body names one (SPEC §5.1)."""
         async with self._write() as conn:
             ids = await author_ids(conn, [author])
             head = await conn.execute(

@@ -1,4 +1,4 @@
-"""The versions of a record: what it replaced and what replaced it (protocol/SPEC.md §5.4).
+"""The versions of a record: what it replaced and what replaced it (protocol/SPEC.md §5.1).
 
 Rule 1: a `supersedes` link counts only between two records of one author, as in `live_clause`: a
 record naming another author's record is stored and shown, and changes nothing about that record.

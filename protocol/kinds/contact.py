@@ -59,7 +59,7 @@ class ContactBody:
     sector: str | None = None
     topics: tuple[str, ...] | None = ()
     notes: str | None = None
-    # The earlier version of this record that this one replaces (SPEC §5.4); 32 raw bytes.
+    # The earlier version of this record that this one replaces (SPEC §5.1); 32 raw bytes.
     supersedes: bytes | None = None
 
     def index_terms(self) -> list[tuple[str, str]]:

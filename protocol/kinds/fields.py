@@ -335,7 +335,7 @@ RECORD_ID_BYTES: Final = 32
 
 
 def record_ref(value: Value) -> bytes:
-    """A record id as its 32 raw bytes: the `supersedes` link (protocol/SPEC.md §5.4)."""
+    """A record id as its 32 raw bytes: the `supersedes` link (protocol/SPEC.md §5.1)."""
     if type(value) is not bytes:
         raise wrong_type("bytes (a 32-byte record id)", value)
     if len(value) != RECORD_ID_BYTES:

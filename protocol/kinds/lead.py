@@ -108,7 +108,7 @@ class LeadBody:
     evidence: tuple[Evidence, ...] | None = ()
     requested_assistance: tuple[str, ...] | None = ()
     contact_ref: str | None = None
-    # The earlier version of this record that this one replaces (SPEC §5.4); 32 raw bytes.
+    # The earlier version of this record that this one replaces (SPEC §5.1); 32 raw bytes.
     supersedes: bytes | None = None
 
     def index_terms(self) -> list[tuple[str, str]]:

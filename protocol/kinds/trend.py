@@ -56,7 +56,7 @@ class TrendBody:
     method: str | None = None
     breakdown: tuple[BreakdownEntry, ...] | None = ()
     commentary: str | None = None
-    # The earlier version of this record that this one replaces (SPEC §5.4); 32 raw bytes.
+    # The earlier version of this record that this one replaces (SPEC §5.1); 32 raw bytes.
     supersedes: bytes | None = None
 
     def index_terms(self) -> list[tuple[str, str]]:

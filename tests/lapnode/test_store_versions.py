@@ -1,4 +1,4 @@
-"""Versions in the store, on both backends: the `supersedes` column, live queries, history (SPEC §5.4)."""
+"""Versions in the store, on both backends: the `supersedes` column, live queries, history (SPEC §5.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `supersedes` field of every known kind (SPEC §5.4): 32 raw bytes on the wire, hex in documents."""
+"""The `supersedes` field of every known kind (SPEC §5.1): 32 raw bytes on the wire, hex in documents."""
 
 from __future__ import annotations
 
