@@ -28,8 +28,8 @@ from lapnode.cli.common import (
     passphrase_file_option,
     run_with_store,
 )
-from lapnode.cli.record_commands import sealed_views
-from lapnode.cli.revision_commands import print_new_version, sign_new_version
+from lapnode.cli.record_commands import print_published, sealed_views
+from lapnode.cli.revision_commands import sign_new_version
 from lapnode.clock import format_ms, now_ms, parse_duration_ms
 from lapnode.config import check_jurisdiction
 from lapnode.directory import (
@@ -235,4 +235,4 @@ def confirm_command(
     record, identity = sign_new_version(
         _home(context, home), record_id, passphrase_file, scope_for=same_scope, fields_for=current_fields
     )
-    print_new_version(record, identity, as_json)
+    print_published(record, identity, as_json)

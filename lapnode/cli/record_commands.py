@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from keys.identity import node_id_from_public_key, public_key_from_node_id
+from keys.identity import Identity, node_id_from_public_key, public_key_from_node_id
 from keys.keyfile import read_public_node_id
 from lapnode.cli.common import (
     echo_json,
@@ -218,13 +218,18 @@ def _publish(
         )
 
     record = run_with_store(home, action)
+    print_published(record, identity, as_json)
+    return record
+
+
+def print_published(record: Record, identity: Identity, as_json: bool) -> None:
+    """The new record's id, or with --json its document (`publish`, `correct`, `declassify`, ...)."""
     if as_json:
         # The author is a recipient of its own sealed records, and its key is unlocked already.
         opened = SealedReader(identity.public_key.raw, lambda: identity).views([record])
         echo_json(record_document(record, views=opened))
     else:
         click.echo(record.id.hex())
-    return record
 
 
 def _dry_run(home: NodeHome, kind: str, scope: Scope, fields: Mapping[str, Value], as_json: bool) -> None:

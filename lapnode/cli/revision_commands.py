@@ -17,7 +17,6 @@ from click.core import ParameterSource
 
 from keys.identity import Identity
 from lapnode.cli.common import (
-    echo_json,
     home_option,
     json_option,
     load_home,
@@ -26,8 +25,7 @@ from lapnode.cli.common import (
 )
 from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.policy_commands import our_key
-from lapnode.cli.record_commands import DOCUMENT_DEFAULTS, scope_options, scope_request
-from lapnode.cli.render import record_document
+from lapnode.cli.record_commands import DOCUMENT_DEFAULTS, print_published, scope_options, scope_request
 from lapnode.clock import now_ms
 from lapnode.home import NodeHome
 from lapnode.publishing import body_fields, load_document
@@ -39,20 +37,10 @@ from lapnode.revisions import (
     own_live_version,
     publish_version,
 )
-from lapnode.sealing import SealedReader
 from lapnode.store import Store
 from protocol.codec import Value
 from protocol.envelope import Record
 from protocol.scope import TLP_LEVELS, Scope
-
-
-def print_new_version(record: Record, identity: Identity, as_json: bool) -> None:
-    if as_json:
-        # The author is a recipient of its own sealed records, and its key is unlocked already.
-        opened = SealedReader(identity.public_key.raw, lambda: identity).views([record])
-        echo_json(record_document(record, views=opened))
-    else:
-        click.echo(record.id.hex())
 
 
 def sign_new_version(
@@ -136,7 +124,7 @@ def correct(context: click.Context, /, record_id: str, **options: Any) -> None:
     record, identity = sign_new_version(
         home, record_id, passphrase_file, scope_for=scope_for, fields_for=fields_for
     )
-    print_new_version(record, identity, as_json)
+    print_published(record, identity, as_json)
 
 
 @click.command()
@@ -167,4 +155,4 @@ def declassify(
         scope_for=lambda old, now: declassified_scope(old.header.scope, label),
         fields_for=current_fields,
     )
-    print_new_version(record, identity, as_json)
+    print_published(record, identity, as_json)
