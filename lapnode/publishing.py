@@ -133,8 +133,12 @@ async def publish_record(
     fields: Mapping[str, Value],
     scope: Scope,
     created: int,
+    supersedes: RecordId | None = None,
 ) -> Record:
-    """Sign and store this node's next record of `kind` (sealed if the scope says so); returns it."""
+    """Sign and store this node's next record of `kind` (sealed if the scope says so); returns it.
+    With `supersedes`, the record is a new version of that one (its body names it, SPEC §5.1)."""
+    if supersedes is not None:
+        fields = {**fields, "supersedes": bytes(supersedes)}
     salts = {name: secrets.token_bytes(SALT_SIZE) for name in fields}
     sealing = fresh_sealing_secrets() if SEALED_FLAG in scope.flags else None
     sealed_salt = secrets.token_bytes(SALT_SIZE)
@@ -167,7 +171,7 @@ async def publish_record(
             salts=salts,
         )
 
-    return await store.publish(identity.public_key.raw, build)
+    return await store.publish(identity.public_key.raw, build, supersedes=supersedes)
 
 
 def _read_input(path: Path) -> bytes:

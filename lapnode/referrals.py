@@ -1,6 +1,6 @@
 """Referrals on this node: sending a lead to another member, answering one, and their current state.
 
-Rule 1: a referral is always sealed to its one recipient (SPEC §5.1): it names a case and the agency
+Rule 1: a referral is always sealed to its one recipient (SPEC §5.2): it names a case and the agency
 asked to act on it, so a relay carries only ciphertext. Its TLP is its lead's when that is stricter
 than amber, else amber, or what the operator asks if stricter still. A status is sealed back to the
 referral's author under the referral's TLP and relay limit (`protocol.referrals.status_scope`).

@@ -1,4 +1,4 @@
-"""Referrals between members (SPEC §5.1): the embedded lead, the scope a referral needs, who may answer.
+"""Referrals between members (SPEC §5.2): the embedded lead, the scope a referral needs, who may answer.
 
 Rule 1: `verified_lead` is the only way to read a referral's embedded lead. It verifies the embedded
 bytes as a record received from anywhere (SPEC §3.6, the same `verify_record`), then checks that the
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _STRICTER_THAN_AMBER: Final = ("amber+strict", "red")
-# Kinds that always travel sealed (Rule 2 for referrals, SPEC §5.1 for statuses).
+# Kinds that always travel sealed (Rule 2 for referrals, SPEC §5.2 for statuses).
 SEALED_KINDS: Final = frozenset({REFERRAL_KIND, STATUS_KIND})
 
 T = TypeVar("T")
@@ -91,12 +91,12 @@ def latest_status(statuses: Iterable[tuple[Record, T]]) -> tuple[Record, T] | No
 
 
 def referral_tlp(lead_tlp: str) -> str:
-    """A referral's TLP: its lead's when that is stricter than amber, else amber (SPEC §5.1)."""
+    """A referral's TLP: its lead's when that is stricter than amber, else amber (SPEC §5.2)."""
     return lead_tlp if lead_tlp in _STRICTER_THAN_AMBER else "amber"
 
 
 def status_scope(referral: Scope, referrer: bytes) -> Scope:
-    """The scope of a status answering a referral: the referral's, sealed to the referrer (SPEC §5.1)."""
+    """The scope of a status answering a referral: the referral's, sealed to the referrer (SPEC §5.2)."""
     return Scope.create(
         referral.tlp,
         relay_hops=referral.relay_hops,

@@ -204,3 +204,38 @@ def scope_from_canonical(encoded: bytes) -> Scope:
 def canonical_scope(scope: Scope) -> bytes:
     """The canonical encoding of a scope. Cached for the same reason as `scope_from_canonical`."""
     return codec.encode(scope.to_wire())
+
+
+def tlp_rank(tlp: str) -> int:
+    """0 for clear up to 4 for red: a higher rank reaches fewer people (TLP 2.0)."""
+    return TLP_LEVELS.index(tlp)
+
+
+def _widened_set(older: tuple[object, ...], newer: tuple[object, ...]) -> bool:
+    """An allow-list clause widens if it was set and is now absent or names something new."""
+    return bool(older) and (not newer or not set(newer) <= set(older))
+
+
+def widenings(original: Scope, candidate: Scope) -> list[str]:
+    """The clauses in which `candidate` could reach someone `original` could not (empty: it only
+    narrows). A new version of a record must not reach people the earlier one did not (SPEC §5.1),
+    except by an explicit declassification, which changes the TLP alone."""
+    found = []
+    if tlp_rank(candidate.tlp) < tlp_rank(original.tlp):
+        found.append(f"tlp {candidate.tlp} is lower than {original.tlp}")
+    if candidate.relay_hops > original.relay_hops:
+        found.append(f"relay hops {candidate.relay_hops} is more than {original.relay_hops}")
+    for name in ("categories", "members", "jurisdictions_allow"):
+        if _widened_set(getattr(original, name), getattr(candidate, name)):
+            found.append(f"{name.replace('_', ' ')} would reach beyond the original's")
+    for name in ("jurisdictions_deny", "flags"):
+        dropped = set(getattr(original, name)) - set(getattr(candidate, name))
+        if dropped:
+            found.append(f"{name.replace('_', ' ')} would drop {', '.join(sorted(map(str, dropped)))}")
+    if original.embargo_until is not None and (
+        candidate.embargo_until is None or candidate.embargo_until < original.embargo_until
+    ):
+        found.append("the embargo would end earlier")
+    if original.expires is not None and (candidate.expires is None or candidate.expires > original.expires):
+        found.append("it would expire later")
+    return found

@@ -15,6 +15,7 @@ import contextlib
 import os
 import secrets
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -70,7 +71,8 @@ def export(
         )
     node_home = load_home(home)
     filters = FilterOptions.pop_from(options)
-    query_filters = filters.to_query(limit=1)  # collect_records pages through all; limit is its own
+    # collect_records pages through all; limit is its own. Every held version goes, as gossip sends it.
+    query_filters = replace(filters.to_query(limit=1), all_versions=True)
     rules = policy_of(node_home)
     ours = our_key(node_home)
     if file != _STDIO:

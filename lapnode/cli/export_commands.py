@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -127,7 +127,8 @@ def _filtered(
     exit_name: str, out: str, options: dict[str, Any], *, for_node: str | None, public: bool
 ) -> _Export:
     filters = FilterOptions.pop_from(options)
-    where = filter_clause(filters.to_query(limit=1))
+    # Every held version, each under its own scope, as gossip sends them (lapnode.store.queries Rule 3).
+    where = filter_clause(replace(filters.to_query(limit=1), all_versions=True))
     return _Export(exit_name, out, for_node, public, where, filters.limit, text=filters.text is not None)
 
 

@@ -29,6 +29,7 @@ from keys.errors import CryptoError
 from lapnode.cli.audit_commands import audit
 from lapnode.cli.bundle_commands import bundle, verify
 from lapnode.cli.common import one_line
+from lapnode.cli.contact_commands import contacts
 from lapnode.cli.draft_commands import drafts_group, import_group
 from lapnode.cli.export_commands import export_group
 from lapnode.cli.lifecycle_commands import purge, retract
@@ -38,6 +39,7 @@ from lapnode.cli.node_commands import id_command, init
 from lapnode.cli.policy_commands import policy, quarantine_group
 from lapnode.cli.record_commands import publish, query, show
 from lapnode.cli.referral_commands import refer, referral, referrals
+from lapnode.cli.revision_commands import correct, declassify
 from lapnode.cli.taxii_commands import taxii_group
 from lapnode.cli.trend_commands import trends
 from lapnode.errors import LapnodeError
@@ -83,6 +85,9 @@ for _command in (
     refer,
     referrals,
     referral,
+    correct,
+    declassify,
+    contacts,
     bundle,
     verify,
     peer,

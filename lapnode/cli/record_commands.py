@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from keys.identity import node_id_from_public_key, public_key_from_node_id
+from keys.identity import Identity, node_id_from_public_key, public_key_from_node_id
 from keys.keyfile import read_public_node_id
 from lapnode.cli.common import (
     echo_json,
@@ -33,7 +33,13 @@ from lapnode.cli.filters import DEFAULT_QUERY_LIMIT, FilterOptions, filter_optio
 from lapnode.cli.lifecycle_commands import PurgedNotice, purged_notice
 from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.policy_commands import our_key, policy_of
-from lapnode.cli.render import print_detail, print_table, record_document
+from lapnode.cli.render import (
+    history_document,
+    print_detail,
+    print_history,
+    print_table,
+    record_document,
+)
 from lapnode.clock import now_ms
 from lapnode.exits import (
     Audience,
@@ -56,7 +62,7 @@ from lapnode.publishing import (
     publish_record,
 )
 from lapnode.sealing import SealedReader, SealedView
-from lapnode.store import Peer, Store, StoredRecord
+from lapnode.store import History, Peer, Store, StoredRecord
 from protocol.codec import Value
 from protocol.envelope import Record, RecordId
 from protocol.kinds import SealedBody
@@ -85,7 +91,8 @@ _SCOPE_NAMES = (
 )
 
 
-def _scope_options(command: F) -> F:
+def scope_options(command: F) -> F:
+    """The scope options of `publish` (also `correct`, which may only narrow with them)."""
     options = [
         click.option(
             "--tlp",
@@ -140,7 +147,7 @@ def _publish_options(command: F) -> F:
         is_flag=True,
         help="Encrypt the body to the --audience-member nodes (and this node): relays carry ciphertext only.",
     )(command)
-    command = _scope_options(command)
+    command = scope_options(command)
     command = passphrase_file_option(command)
     command = click.option(
         "--dry-run",
@@ -160,11 +167,12 @@ def _split(values: Iterable[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _scope_request(options: dict[str, Any]) -> ScopeRequest:
+def scope_request(options: dict[str, Any]) -> ScopeRequest:
+    """Pop the scope options (and `--sealed`, where the command has it) into a ScopeRequest."""
     values = {name: options.pop(name) for name in _SCOPE_NAMES}
     members = _split(values["audience_member"])
     flags = _split(values["flag"])
-    sealed = bool(options.pop("sealed"))
+    sealed = bool(options.pop("sealed", False))
     if SEALED_FLAG in (flag.lower() for flag in flags):
         raise click.UsageError("--flag sealed: a record is sealed by encrypting it; use --sealed")
     if sealed and not members:
@@ -204,11 +212,11 @@ def _publish(
     passphrase_file = options.pop("passphrase_file")
     from_file = options.pop("from_file")
     dry_run = options.pop("dry_run")
-    scope_request = _with_retention(_scope_request(options), kind, home)
+    request = _with_retention(scope_request(options), kind, home)
     document = load_document(from_file) if from_file is not None else {}
     document = {**defaults(home), **merge_overrides(document, options)}
     fields = body_fields(kind, document, from_file)
-    scope = build_scope(scope_request, now=now_ms())
+    scope = build_scope(request, now=now_ms())
     if dry_run:
         _dry_run(home, kind, scope, fields, as_json)
         return None
@@ -228,13 +236,18 @@ def _publish(
         )
 
     record = run_with_store(home, action)
+    print_published(record, identity, as_json)
+    return record
+
+
+def print_published(record: Record, identity: Identity, as_json: bool) -> None:
+    """The new record's id, or with --json its document (`publish`, `correct`, `declassify`, ...)."""
     if as_json:
         # The author is a recipient of its own sealed records, and its key is unlocked already.
         opened = SealedReader(identity.public_key.raw, lambda: identity).views([record])
         echo_json(record_document(record, views=opened))
     else:
         click.echo(record.id.hex())
-    return record
 
 
 def _dry_run(home: NodeHome, kind: str, scope: Scope, fields: Mapping[str, Value], as_json: bool) -> None:
@@ -313,6 +326,14 @@ def _contact_defaults(home: NodeHome) -> dict[str, object]:
     return {"organisation": config.org, "jurisdiction": config.jurisdiction, "category": config.category}
 
 
+# What a body file of each kind starts from: `publish` and `correct` read files the same way.
+DOCUMENT_DEFAULTS: Mapping[str, Callable[[NodeHome], dict[str, object]]] = {
+    "contact": _contact_defaults,
+    "lead": _no_defaults,
+    "trend": _no_defaults,
+}
+
+
 def _number(value: str | None) -> int | str | None:
     # Trend values are integers or decimal strings, never floats (SPEC §5).
     if value is None:
@@ -340,7 +361,7 @@ def publish() -> None:
 @click.option("--notes", help="Free-text notes.")
 def contact(**options: Any) -> None:
     """Publish a point of contact."""
-    _publish("contact", options, _contact_defaults)
+    _publish("contact", options, DOCUMENT_DEFAULTS["contact"])
 
 
 @publish.command()
@@ -417,11 +438,21 @@ def _as_peer(
 @passphrase_file_option
 @_as_option
 @filter_options(default_limit=DEFAULT_QUERY_LIMIT)
+@click.option(
+    "--all-versions",
+    is_flag=True,
+    help="Also list superseded versions (by default only the current one of each record).",
+)
 def query(
-    home: Path | None, as_json: bool, passphrase_file: Path | None, as_peer: str | None, **options: Any
+    home: Path | None,
+    as_json: bool,
+    passphrase_file: Path | None,
+    as_peer: str | None,
+    all_versions: bool,
+    **options: Any,
 ) -> None:
-    """List the live records this node holds, newest first (purged, expired and superseded ones are left
-    out).
+    """List the records this node holds, newest first: the current version of each (superseded ones only
+    with --all-versions; purged and expired ones never).
 
     --text WORDS finds records with every word, in any case ("pharm*" also finds "pharmacy"); other
     punctuation, quotes and operators such as OR or - only separate words. --indicator VALUE finds every
@@ -432,9 +463,12 @@ def query(
     """
     node_home = load_home(home)
     filters = FilterOptions.pop_from(options)
-    query_filters = filters.to_query(limit=filters.limit or DEFAULT_QUERY_LIMIT)
-    # Only live records: not purged, expired or superseded (lapnode.store.queries.live_clause).
-    query_filters = replace(query_filters, live_at=now_ms())
+    moment = now_ms()
+    query_filters = replace(
+        filters.to_query(limit=filters.limit or DEFAULT_QUERY_LIMIT, now=moment),
+        live_at=moment,
+        all_versions=all_versions,
+    )
 
     async def fetch(store: Store) -> list[StoredRecord]:
         return await store.query(query_filters)
@@ -462,12 +496,15 @@ def query(
 def show(
     home: Path | None, as_json: bool, passphrase_file: Path | None, as_peer: str | None, record_id: str
 ) -> None:
-    """Show one record in full. ID is the hex id or a unique prefix of at least 8 characters.
+    """Show one record in full, with its versions. ID is the hex id or a unique prefix of at least 8
+    characters.
 
     A sealed record is shown opened if this node is one of its recipients (the key is unlocked if
-    needed), and as "sealed for N members; not readable here" otherwise.
+    needed), and as "sealed for N members; not readable here" otherwise. The history lists the earlier
+    versions it replaced and the newer version that replaced it, among the records held here.
     """
     node_home = load_home(home)
+    histories: list[History] = []
 
     async def purged(store: Store) -> PurgedNotice | None:
         return await purged_notice(store, await store.get(record_id), now=now_ms())
@@ -482,13 +519,17 @@ def show(
         return
 
     async def fetch(store: Store) -> list[StoredRecord]:
-        return [await store.get(record_id)]
+        found = await store.get(record_id)
+        histories.append(await store.history(found.record.id, now_ms=now_ms()))
+        return [found]
 
     (found,), disclosures, audience = _as_peer(node_home, as_peer, fetch)
     if disclosures is not None and audience is not None:
         found = shown_or_withheld(disclosures[0], audience)
     views = sealed_views(node_home, passphrase_file, [found.record])
     if as_json:
-        echo_json(record_document(found.record, found.received_at, views, flags=found.flags))
+        document = record_document(found.record, found.received_at, views, flags=found.flags)
+        echo_json({**document, "history": history_document(histories[0])})
     else:
         print_detail(found.record, found.received_at, views, flags=found.flags)
+        print_history(histories[0])

@@ -5,6 +5,9 @@ so scripts see the same shape everywhere. Keys: id, kind, schema, network, autho
 created_ms, received, scope, body, redacted, sealed, flags (what this node knows against the record
 since it stored it, e.g. `author-revoked`).
 Rule 2: record text is remote input; the human forms pass it through `printable` (see common.py).
+Rule 4: `show` adds `history` (`history_document`): `earlier` versions this one replaced (newest first),
+`later` versions that replaced it (oldest first), `superseded_by` (the newest of those, or null) and
+`current` (whether this version is live here: not superseded, expired or retracted).
 Rule 3: a sealed record (SPEC §3.7) shows its opened body only if the caller opened it (a `SealedView`
 from lapnode.sealing); otherwise its body is null and `sealed` says "sealed for N members; not readable
 here". Nothing of the ciphertext is shown.
@@ -25,7 +28,7 @@ from keys.identity import node_id_from_public_key
 from lapnode.cli.common import one_line, printable
 from lapnode.clock import format_ms
 from lapnode.sealing import NOT_READABLE, SealedView
-from lapnode.store import StoredRecord
+from lapnode.store import History, StoredRecord, Version
 from protocol.envelope import Record, RecordId
 from protocol.kinds import Body, SealedBody, body_to_document
 from protocol.scope import Scope
@@ -200,3 +203,44 @@ def _plain(value: object) -> str:
 
 def _inline(table: dict[str, object]) -> str:
     return ", ".join(f"{key}: {_plain(item)}" for key, item in table.items())
+
+
+def version_document(version: Version) -> dict[str, object]:
+    return {
+        "id": version.id.hex(),
+        "created": format_ms(version.created),
+        "created_ms": version.created,
+        "tlp": version.tlp,
+        "purged": version.purged,
+    }
+
+
+def history_document(history: History) -> dict[str, object]:
+    newest = history.newest
+    return {
+        "current": history.live,
+        "superseded_by": version_document(newest) if newest is not None else None,
+        "earlier": [version_document(version) for version in history.earlier],
+        "later": [version_document(version) for version in history.later],
+    }
+
+
+def _version_line(version: Version) -> str:
+    gone = f", {version.purged}" if version.purged else ""
+    return f"  {version.id.hex()} ({format_ms(version.created)}, TLP {version.tlp.upper()}{gone})"
+
+
+def print_history(history: History) -> None:
+    """The versions around a record, after its `show` view; nothing for a record with no other."""
+    lines = []
+    newest = history.newest
+    if newest is not None:
+        lines.append(f"superseded by {newest.id.hex()} at {format_ms(newest.created)}")
+    if history.earlier:
+        lines.append("earlier versions (newest first):")
+        lines += [_version_line(version) for version in history.earlier]
+    if len(history.later) > 1:
+        lines.append("later versions (oldest first):")
+        lines += [_version_line(version) for version in history.later]
+    if lines:
+        click.echo("\n".join(lines))

@@ -33,6 +33,7 @@ from lapnode.store.store import (
     Verdict,
 )
 from lapnode.store.tokens import TokenBook, TokenEntry, UnknownToken
+from lapnode.store.versions import History, Version
 
 __all__ = [
     "ACTIONS",
@@ -54,6 +55,7 @@ __all__ = [
     "ExportLog",
     "ExportRow",
     "FrozenAuthor",
+    "History",
     "IngestReport",
     "LogEntry",
     "Peer",
@@ -75,5 +77,6 @@ __all__ = [
     "UnknownPeer",
     "UnknownToken",
     "Verdict",
+    "Version",
     "filter_clause",
 ]

@@ -4,8 +4,10 @@ Rule 1: `build_query` is the one translation; `lapnode query`, bundle and file e
 directory (`contacts_query`) and the ranked executor (lapnode/store/ranked.py) all start from it.
 Rule 2: `--text` matches words, not substrings (lapnode/store/search.py, Rule 1); `--indicator` matches the
 normalised indicator among a record's index terms (protocol/indicators.py).
-Rule 3: every read sees only live records (`live_clause`, judged at `live_at`, default now): a query never
-yields a purged, expired or superseded record.
+Rule 3: every read sees only records whose content is held and not expired (`held_clause`, judged at
+`live_at`, default now): no read ever yields a purged or expired record. Unless `all_versions` is set
+(`query --all-versions`, bundle and file exports, which carry every version under its own scope as gossip
+does), a read also leaves out versions superseded by a live later one (`live_clause`).
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ class QueryFilters:
     limit: int = 100
     # A contact's topic (`topic` index term), for the contacts directory.
     topic: str | None = None
-    # The moment `live_clause` judges expiry at (ms); None: now (Rule 3).
+    # The moment expiry is judged at (ms); None: now (Rule 3).
     live_at: int | None = None
+    # Include superseded versions (Rule 3).
+    all_versions: bool = False
 
 
 def check_limit(limit: int) -> None:
@@ -54,12 +58,11 @@ def build_query(filters: QueryFilters) -> Select[bytes, int, int, str | None]:
 
 
 def conditions(filters: QueryFilters, *, probe_terms: bool = False) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of `filters`, `live_clause` always among them. A term filter is a set the
-    database can start from (IN), or with `probe_terms` one primary-key probe per candidate row (for a
-    caller that already has a few candidates: lapnode/store/ranked.py)."""
-    found: list[ColumnElement[bool]] = [
-        live_clause(filters.live_at if filters.live_at is not None else clock_now_ms())
-    ]
+    """The WHERE conditions of `filters` (Rule 3 always among them). A term filter is a set the database
+    can start from (IN), or with `probe_terms` one primary-key probe per candidate row (for a caller that
+    already has a few candidates: lapnode/store/ranked.py)."""
+    now = filters.live_at if filters.live_at is not None else clock_now_ms()
+    found: list[ColumnElement[bool]] = [held_clause(now) if filters.all_versions else live_clause(now)]
     if filters.kind is not None:
         found.append(records.c.kind == filters.kind)
     if filters.author is not None:
@@ -86,23 +89,26 @@ def conditions(filters: QueryFilters, *, probe_terms: bool = False) -> list[Colu
 _NEWER = records.alias("newer")
 
 
+def held_clause(now_ms: int) -> ColumnElement[bool]:
+    """Records whose content this node holds and may use at `now_ms`: not purged (retracted, expired,
+    past retention) and not expired."""
+    return and_(records.c.purged.is_(None), or_(records.c.expires.is_(None), records.c.expires > now_ms))
+
+
 def live_clause(now_ms: int) -> ColumnElement[bool]:
-    """The records an operator's read (query, contacts, trends, referrals, exports) may use: content not
-    purged (retracted, expired, past retention), not expired at `now_ms`, and not superseded by a live
-    later version from the same author (a `supersedes` link from anyone else changes nothing)."""
+    """The records an operator's read (query, contacts, trends, referrals) uses: `held_clause`, and not
+    superseded by a live later version from the same author (a `supersedes` link from anyone else
+    changes nothing)."""
     newer = _NEWER
     superseded = exists().where(
         and_(
             newer.c.supersedes == records.c.rid,
             newer.c.author_id == records.c.author_id,
             newer.c.purged.is_(None),
+            or_(newer.c.expires.is_(None), newer.c.expires > now_ms),
         )
     )
-    return and_(
-        records.c.purged.is_(None),
-        or_(records.c.expires.is_(None), records.c.expires > now_ms),
-        ~superseded,
-    )
+    return and_(held_clause(now_ms), ~superseded)
 
 
 def contacts_query(

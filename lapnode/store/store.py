@@ -54,6 +54,7 @@ from lapnode.store.statements import StatementBook
 from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
 from lapnode.store.verifier import Verifier
+from lapnode.store.versions import History, history
 from lapnode.store.writer import (
     Origin,
     WriteOutcome,
@@ -540,8 +541,15 @@ class Store:
             self._log_grew.set()
             self._log_grew = asyncio.Event()
 
-    async def publish(self, author: bytes, build: Callable[[int, RecordId | None], Record]) -> Record:
-        """Sign (via `build`) and store this node's next record under the write lock."""
+    async def publish(
+        self,
+        author: bytes,
+        build: Callable[[int, RecordId | None], Record],
+        *,
+        supersedes: RecordId | None = None,
+    ) -> Record:
+        """Sign (via `build`) and store this node's next record under the write lock. `supersedes` is
+        the version the new record replaces, when its body names one (SPEC §5.1)."""
         async with self._write() as conn:
             ids = await author_ids(conn, [author])
             head = await conn.execute(
@@ -553,7 +561,11 @@ class Store:
             row = head.first()
             seq, prev = (row.seq + 1, RecordId(row.rid)) if row else (1, None)
             record = build(seq, prev)
-            outcome = await write_records(conn, [RecordRow.of(record)], now_ms=_now_ms())
+            stored = RecordRow.of(record)
+            if supersedes is not None:
+                # A sealed body hides its link from the store (SPEC §3.7); the author knows it.
+                stored = stored._replace(supersedes=supersedes)
+            outcome = await write_records(conn, [stored], now_ms=_now_ms())
             if record.id not in outcome.stored:
                 raise StoreError(outcome.refused.get(record.id, "the new record was not stored"))
         self._held.note([(record.id, 0)])
@@ -624,6 +636,11 @@ class Store:
         query = select(records.c.id).where(records.c.id > position, records.c.kind == kind).limit(1)
         async with self._engine.connect() as conn:
             return (await conn.execute(query)).first() is not None
+
+    async def history(self, rid: RecordId, *, now_ms: int) -> History:
+        """The earlier and later versions of the held record `rid` (lapnode.store.versions)."""
+        async with self._engine.connect() as conn:
+            return await history(conn, rid, now_ms=now_ms)
 
     async def count(self) -> int:
         async with self._engine.connect() as conn:

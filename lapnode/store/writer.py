@@ -323,6 +323,7 @@ async def _insert(
             origin.hops.get(r.id, 0),
             origin.source_id,
             r.purged,
+            r.supersedes,
         )
         for offset, r in enumerate(batch)
     ]
@@ -354,6 +355,7 @@ _RECORD_COLUMNS = (
     "hops",
     "source_id",
     "purged",
+    "supersedes",
 )
 
 

@@ -30,6 +30,9 @@ class RecordRow(NamedTuple):
     wire: bytes
     # Why the content is gone (lapnode.store.lifecycle), for a record stored as a purged stub.
     purged: str | None = None
+    # The earlier version this record names as replaced (its disclosed `supersedes` field, SPEC §5.1);
+    # None when absent, redacted, or inside a sealed body (stores index nothing of those, SPEC §3.7).
+    supersedes: bytes | None = None
 
     @classmethod
     def of(cls, record: Record) -> RecordRow:
@@ -47,4 +50,6 @@ class RecordRow(NamedTuple):
             search_text=record.body.search_text().casefold(),
             terms=frozenset(record.body.index_terms()),
             wire=record.wire,
+            # A class attribute lookup for the kinds without the field (opaque, sealed): no cost to speak of.
+            supersedes=getattr(record.body, "supersedes", None),
         )

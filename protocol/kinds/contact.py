@@ -59,6 +59,8 @@ class ContactBody:
     sector: str | None = None
     topics: tuple[str, ...] | None = ()
     notes: str | None = None
+    # The earlier version of this record that this one replaces (SPEC §5.1); 32 raw bytes.
+    supersedes: bytes | None = None
 
     def index_terms(self) -> list[tuple[str, str]]:
         terms: list[tuple[str, str]] = []
@@ -124,6 +126,7 @@ SCHEMA_TABLE: Final = fields.Schema(
         "sector": _label,
         "topics": fields.sorted_set(fields.choice(TOPICS), vocabulary=TOPICS),
         "notes": fields.text(MAX_NOTES_LEN, multiline=True),
+        "supersedes": fields.record_ref,
     },
     required=("organisation", "jurisdiction", "category"),
 )
@@ -143,6 +146,7 @@ _CONVERTERS: Final[Mapping[str, documents.Convert]] = {
     "sector": documents.text,
     "topics": documents.set_of(documents.word),
     "notes": documents.text,
+    "supersedes": documents.record_ref,
 }
 
 

@@ -16,6 +16,7 @@ Rule 2: the conventions, the same for every kind:
   units of its ISO 4217 currency ("EUR 1250.50" -> 125050).
 - null, "", [] and {} mean "not given" and the field is dropped: form tools emit them, and the wire has one
   way to say "not given", which is to leave the field out. A required field still has to be given.
+- A record id (`supersedes`) is written as 64 hex digits and carried as its 32 raw bytes.
 - Text is trimmed, put in NFC, CR LF made LF; vocabulary words are lower-cased and codes upper-cased;
   lists whose order means nothing are sorted and de-duplicated; indicators are normalised.
 Rule 3: display is the inverse: a time at 00:00 UTC shows as a date, others as "YYYY-MM-DDTHH:MM:SSZ"
@@ -143,6 +144,16 @@ def indicator(term_type: str) -> Convert:
     return convert_indicator
 
 
+def record_ref(value: object) -> bytes:
+    """A record id written as 64 hex digits (as `lapnode show` prints it) -> its 32 raw bytes."""
+    if not isinstance(value, str):
+        raise wrong_type("a record id (64 hex digits)", value)
+    cleaned = value.strip().lower()
+    if len(cleaned) != 2 * fields.RECORD_ID_BYTES or not all(c in "0123456789abcdef" for c in cleaned):
+        raise FieldError(f"{show(value)} is not a record id (64 hex digits)")
+    return bytes.fromhex(cleaned)
+
+
 def same(value: object) -> Value:
     """No repair: integers, and values whose only check is the strict one."""
     return value
@@ -258,4 +269,6 @@ def render(value: Any) -> object:
         return [render(item) for item in value]
     if hasattr(value, "__dataclass_fields__"):
         return {name: render(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, bytes):
+        return value.hex()  # a record id (`supersedes`), shown as `lapnode show` takes it
     return value

@@ -331,6 +331,17 @@ def canonical_indicator(term_type: str, value: str) -> str:
 
 record_id: Final = pattern(_HEX_ID_RE, "a record id (64 lowercase hex digits)")
 
+RECORD_ID_BYTES: Final = 32
+
+
+def record_ref(value: Value) -> bytes:
+    """A record id as its 32 raw bytes: the `supersedes` link (protocol/SPEC.md §5.1)."""
+    if type(value) is not bytes:
+        raise wrong_type("bytes (a 32-byte record id)", value)
+    if len(value) != RECORD_ID_BYTES:
+        raise FieldError(f"{len(value)} bytes; a record id is exactly {RECORD_ID_BYTES}")
+    return value
+
 
 def exact_map(value: Value, keys: frozenset[str]) -> dict[str, Value]:
     """A nested map with exactly `keys`: nested maps are small and have no optional members."""

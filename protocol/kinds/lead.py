@@ -108,6 +108,8 @@ class LeadBody:
     evidence: tuple[Evidence, ...] | None = ()
     requested_assistance: tuple[str, ...] | None = ()
     contact_ref: str | None = None
+    # The earlier version of this record that this one replaces (SPEC §5.1); 32 raw bytes.
+    supersedes: bytes | None = None
 
     def index_terms(self) -> list[tuple[str, str]]:
         terms: list[tuple[str, str]] = []
@@ -260,6 +262,7 @@ SCHEMA_TABLE: Final = fields.Schema(
         "evidence": fields.ordered(_evidence, MAX_EVIDENCE, key=attrgetter("digest")),
         "requested_assistance": _assistance,
         "contact_ref": fields.record_id,
+        "supersedes": fields.record_ref,
     },
     required=("title", "summary", "status"),
 )
@@ -303,6 +306,7 @@ _CONVERTERS: Final[Mapping[str, documents.Convert]] = {
     ),
     "requested_assistance": documents.set_of(documents.word),
     "contact_ref": documents.word,
+    "supersedes": documents.record_ref,
 }
 
 

@@ -7,7 +7,7 @@ Rule 2: `lead` is the referred lead's record id, 64 lowercase hex digits (the fo
 Rule 3: the schema checks only the shape of `lead_record` (bytes, 1 .. MAX_RECORD_SIZE). Nothing may
 read the embedded lead before `protocol.referrals.verified_lead` has verified it in full (SPEC §3.6) and
 checked that it is a lead whose id is `lead`: a schema check cannot, because it knows no network id.
-Rule 4: a referral is always sealed to its one recipient (SPEC §5.1); the schema does not check the
+Rule 4: a referral is always sealed to its one recipient (SPEC §5.2); the schema does not check the
 scope, `protocol.referrals.check_referral_scope` does.
 """
 

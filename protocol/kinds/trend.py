@@ -56,6 +56,8 @@ class TrendBody:
     method: str | None = None
     breakdown: tuple[BreakdownEntry, ...] | None = ()
     commentary: str | None = None
+    # The earlier version of this record that this one replaces (SPEC §5.1); 32 raw bytes.
+    supersedes: bytes | None = None
 
     def index_terms(self) -> list[tuple[str, str]]:
         terms: list[tuple[str, str]] = []
@@ -100,6 +102,7 @@ SCHEMA_TABLE: Final = fields.Schema(
         "method": fields.text(MAX_METHOD_LEN, multiline=True),
         "breakdown": fields.ordered(_breakdown_entry, MAX_BREAKDOWN, key=attrgetter("key")),
         "commentary": fields.text(MAX_COMMENTARY_LEN, multiline=True),
+        "supersedes": fields.record_ref,
     },
     required=("period_start", "period_end", "category", "metric", "value", "unit"),
 )
@@ -116,6 +119,7 @@ _CONVERTERS: Final[Mapping[str, documents.Convert]] = {
     "method": documents.text,
     "breakdown": documents.each(documents.table({"key": documents.text, "value": documents.decimal})),
     "commentary": documents.text,
+    "supersedes": documents.record_ref,
 }
 
 

@@ -207,7 +207,7 @@ OPAQUE = Inputs(
 REFERRAL = Inputs(
     "referral",
     "A referral (kind referral, schema 1) of the lead vector to B, embedding the lead's wire bytes. A "
-    "referral always travels sealed to its recipient (SPEC §5.1); this vector is unsealed so that its "
+    "referral always travels sealed to its recipient (SPEC §5.2); this vector is unsealed so that its "
     "body can be read here, and sealing is shown in sealed.json.",
     A,
     "referral",

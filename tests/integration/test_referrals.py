@@ -1,4 +1,4 @@
-"""Referrals between real `lapnode serve` daemons (issue #6; SPEC §5.1).
+"""Referrals between real `lapnode serve` daemons (issue #6; SPEC §5.2).
 
 Four nodes: A (FR) and B (AU) feed each other; A and C (US, industry) feed each other, and C and D (AU)
 too. A is not connected to D. (a) A refers two leads to B: B's daemon answers `received` on its own,

@@ -1,4 +1,4 @@
-"""The referral and referral-status kinds (SPEC §5.1): schemas, vocabularies, the embedded lead, scopes."""
+"""The referral and referral-status kinds (SPEC §5.2): schemas, vocabularies, the embedded lead, scopes."""
 
 from __future__ import annotations
 
