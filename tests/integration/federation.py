@@ -15,6 +15,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -45,21 +46,31 @@ START_WAIT_S = 90.0
 T = TypeVar("T")
 
 
+# Ports are drawn below the kernel's ephemeral range (Linux default 32768-60999): a port taken by binding
+# port 0 is an ephemeral one, which any outgoing connection may grab while its daemon is stopped for a
+# restart ("address already in use"). Ports handed out once are never handed out again in this run.
+_PORT_RANGE = (20_000, 32_000)
+_handed_out: set[int] = set()
+
+
 def free_port_pair() -> int:
     """A port p such that p and p + 1 (the admin side) are both free on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port >= 65535:
+    for _ in range(500):
+        port = random.randrange(*_PORT_RANGE)
+        if port in _handed_out or port + 1 in _handed_out or not all(_free(p) for p in (port, port + 1)):
             continue
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return int(port)
+        _handed_out.update((port, port + 1))
+        return port
     raise RuntimeError("no free port pair")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _clean_env() -> dict[str, str]:
