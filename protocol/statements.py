@@ -307,8 +307,7 @@ def _verify_revocation(
 def _check_revocation(body: dict[str, Value]) -> None:
     _check_common(body, _REVOCATION_KEYS, "revocation")
     for name in ("auth", "node"):
-        if type(body[name]) is not bytes or len(body[name]) != PUBLIC_KEY_BYTES:
-            raise StatementError(f"revocation {name} must be a 32-byte key")
+        _check_key(body, name, "revocation")
     reason = body["reason"]
     if not (
         isinstance(reason, str)
@@ -317,8 +316,7 @@ def _check_revocation(body: dict[str, Value]) -> None:
         and all(ord(c) >= 32 and ord(c) != 127 for c in reason)
     ):
         raise StatementError(f"revocation reason must be one line of 1 to {MAX_REASON_CHARS} characters")
-    if type(body["at"]) is not int or not 0 <= body["at"] < MAX_TIME_MS:
-        raise StatementError("revocation at is not a valid time in milliseconds")
+    _check_time(body, "revocation")
 
 
 def _verify_rotation(
@@ -351,12 +349,10 @@ def _verify_rotation(
 def _check_rotation(body: dict[str, Value]) -> None:
     _check_common(body, _ROTATION_KEYS, "rotation")
     for name in ("old", "new"):
-        if type(body[name]) is not bytes or len(body[name]) != PUBLIC_KEY_BYTES:
-            raise StatementError(f"rotation {name} must be a 32-byte key")
+        _check_key(body, name, "rotation")
     if body["old"] == body["new"]:
         raise StatementError("a rotation must change the key")
-    if type(body["at"]) is not int or not 0 <= body["at"] < MAX_TIME_MS:
-        raise StatementError("rotation at is not a valid time in milliseconds")
+    _check_time(body, "rotation")
     if type(body["seq"]) is not int or not 0 <= body["seq"] <= MAX_SEQ:
         raise StatementError("rotation seq must be 0 or a sequence number")
 
@@ -386,14 +382,23 @@ def _verify_retraction(
 
 def _check_retraction(body: dict[str, Value]) -> None:
     _check_common(body, _RETRACTION_KEYS, "retraction")
-    if type(body["author"]) is not bytes or len(body["author"]) != PUBLIC_KEY_BYTES:
-        raise StatementError("retraction author must be a 32-byte key")
+    _check_key(body, "author", "retraction")
     if type(body["target"]) is not bytes or len(body["target"]) != RECORD_ID_BYTES:
         raise StatementError("retraction target must be a 32-byte record id")
     if body["reason"] not in RETRACTION_REASONS:
         raise StatementError(f"retraction reason must be one of: {', '.join(RETRACTION_REASONS)}")
+    _check_time(body, "retraction")
+
+
+def _check_key(body: dict[str, Value], name: str, what: str) -> None:
+    if type(body[name]) is not bytes or len(body[name]) != PUBLIC_KEY_BYTES:
+        raise StatementError(f"{what} {name} must be a 32-byte key")
+
+
+def _check_time(body: dict[str, Value], what: str) -> None:
+    """The statement's `at`: a time in milliseconds since the epoch (a boolean is not an int)."""
     if type(body["at"]) is not int or not 0 <= body["at"] < MAX_TIME_MS:
-        raise StatementError("retraction at is not a valid time in milliseconds")
+        raise StatementError(f"{what} at is not a valid time in milliseconds")
 
 
 def _check_common(body: dict[str, Value], keys: frozenset[str], what: str) -> None:
