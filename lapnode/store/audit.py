@@ -31,7 +31,7 @@ from lapnode.errors import InputError
 from lapnode.store.engine import PG_AUDIT_LOCK, StoreError, WriteTransaction
 from lapnode.store.queries import MAX_LIMIT, id_range
 from lapnode.store.schema import audit
-from lapnode.store.writer import bulk_insert
+from lapnode.store.sql import bulk_insert
 from protocol import codec
 
 # BLAKE2b's personalisation (16 bytes) separates these hashes from every other hash lapnode computes.

@@ -9,8 +9,9 @@ Rule 2: a tombstone takes effect only for a record whose author signed it, or a 
 rotated into (`lapnode.store.rotations`). Any other well-signed tombstone is kept and passed on, and
 purges nothing.
 Rule 3: a record that arrives after its tombstone, or already expired, is stored as a purged stub
-(`stub_for`); its content never reaches the table. The writer asks `retractions_among` once per batch,
-in the batch's transaction, one indexed probe per chunk of ids.
+(`stub_for`); its content never reaches the table. The writer asks the statement book
+(`lapnode.store.statements.held_about`) once per batch, in the batch's transaction, one indexed probe
+per chunk of ids.
 Rule 4: purges are idempotent and run in chunks of PURGE_CHUNK rows per transaction, so a pass over a
 large store never holds the write lock for long, and a crash half-way leaves a consistent store.
 """
@@ -53,21 +54,7 @@ class PurgeReport:
 
 def stub_for(row: RecordRow, reason: str) -> RecordRow:
     """The row to store for a record purged before it was ever stored (Rule 3)."""
-    return row._replace(wire=withhold_all(row.wire), search_text="", terms=frozenset(), purged=reason)
-
-
-async def retractions_among(conn: AsyncConnection, rids: Sequence[bytes]) -> dict[bytes, set[bytes]]:
-    """For each of these record ids that a held tombstone names: the keys that signed one."""
-    found: dict[bytes, set[bytes]] = {}
-    for start in range(0, len(rids), PURGE_CHUNK):
-        rows = await conn.execute(
-            select(statements.c.subject, statements.c.signer).where(
-                statements.c.kind == RETRACT, statements.c.subject.in_(rids[start : start + PURGE_CHUNK])
-            )
-        )
-        for row in rows:
-            found.setdefault(row.subject, set()).add(row.signer)
-    return found
+    return row._replace(wire=withhold_all(row.wire), search_text="", terms=(), purged=reason)
 
 
 class Authority:

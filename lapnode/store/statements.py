@@ -3,9 +3,9 @@
 Rule 1: only verified statements are stored (`protocol.statements.verify_statement` made them); storing
 one already held is a no-op, so the same statement may arrive from every peer.
 Rule 2: statements are kept forever and never change: a revocation is never undone by forgetting it.
-Rule 3: the store's writer asks this table, in the same transaction as every ingest, whether a batch's
-authors are revoked (`revoked_among`) or retired by a rotation (`rotation_limits`), so no record of a
-revoked key, and none of a retired key made after its rotation, is stored once the statement is held.
+Rule 3: the store's writer asks this table (`held_about`), in the same transaction as every ingest,
+whether a batch's authors are revoked or retired by a rotation, so no record of a revoked key, and none
+of a retired key made after its rotation, is stored once the statement is held.
 Rule 4: storing a rotation moves the peer book's pins to the new key in the same transaction (SPEC
 §8.8), following any later rotation of the new key, whichever order they arrived in. A second, different
 rotation of the same key (a fork: the key is in two hands) is kept as evidence but never applied; a
@@ -18,7 +18,7 @@ after the commit, so the store forgets what it kept in memory of the purged reco
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
@@ -29,6 +29,7 @@ from lapnode.store.lifecycle import apply_retractions
 from lapnode.store.peers import move_pin
 from lapnode.store.rotations import final_key, first_rotations
 from lapnode.store.schema import statements
+from lapnode.store.sql import select_in
 from protocol.statements import RETRACT, REVOKE, ROTATE, Retraction, Revocation, Rotation, Statement
 
 _CHUNK = 500
@@ -94,33 +95,42 @@ class RotationLimit:
         return seq <= self.last_seq and created <= self.rotated_at
 
 
-async def revoked_among(conn: AsyncConnection, keys: Iterable[bytes]) -> set[bytes]:
-    """Which of these keys a stored revocation names (Rule 3), inside the caller's transaction."""
-    wanted = sorted(set(keys))
-    found: set[bytes] = set()
-    for start in range(0, len(wanted), _CHUNK):
-        rows = await conn.execute(
-            select(statements.c.subject).where(
-                statements.c.kind == REVOKE, statements.c.subject.in_(wanted[start : start + _CHUNK])
-            )
-        )
-        found.update(row.subject for row in rows)
-    return found
+@dataclass(frozen=True, slots=True)
+class HeldAbout:
+    """What held statements say of some author keys and record ids (Rule 3, and lifecycle Rule 3)."""
+
+    # Keys a held revocation names.
+    revoked: set[bytes]
+    # For each key a held rotation retired: the limits of its first rotation.
+    retired: dict[bytes, RotationLimit]
+    # For each record id a held tombstone names: the keys that signed one.
+    retractions: dict[bytes, set[bytes]]
 
 
-async def rotation_limits(conn: AsyncConnection, keys: Iterable[bytes]) -> dict[bytes, RotationLimit]:
-    """For each of these keys that a held rotation retired: its limits (Rule 3)."""
-    wanted = sorted(set(keys))
-    found: dict[bytes, RotationLimit] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        rows = await conn.execute(
-            select(statements.c.subject, statements.c.last_seq, statements.c.at)
-            .where(statements.c.kind == ROTATE, statements.c.subject.in_(wanted[start : start + _CHUNK]))
-            .order_by(statements.c.id)
-        )
-        for row in rows:
-            found.setdefault(row.subject, RotationLimit(row.last_seq, row.at))
-    return found
+async def held_about(
+    conn: AsyncConnection, *, keys: Sequence[bytes], rids: Sequence[bytes] = ()
+) -> HeldAbout:
+    """One indexed probe for everything the writer must know of a batch's authors and records, inside
+    the caller's transaction (Rule 3). A subject is a key for revocations and rotations and a record id
+    for tombstones; each is read only for the kind that can name it."""
+    key_set, rid_set = set(keys), set(rids)
+    rows = await select_in(
+        conn,
+        "SELECT kind, subject, signer, last_seq, at FROM statements"
+        " WHERE kind IN ({fixed}) AND subject IN ({values}) ORDER BY id",
+        sorted(key_set | rid_set),
+        fixed=(REVOKE, ROTATE, RETRACT),
+    )
+    about = HeldAbout(set(), {}, {})
+    for kind, raw_subject, signer, last_seq, at in rows:
+        subject = bytes(raw_subject)
+        if kind == REVOKE and subject in key_set:
+            about.revoked.add(subject)
+        elif kind == ROTATE and subject in key_set:
+            about.retired.setdefault(subject, RotationLimit(last_seq, at))
+        elif kind == RETRACT and subject in rid_set:
+            about.retractions.setdefault(subject, set()).add(bytes(signer))
+    return about
 
 
 class StatementBook:
@@ -147,7 +157,7 @@ class StatementBook:
                 held.update(row.sid for row in rows)
             fresh = [s for s in unique.values() if s.id not in held]
             # A rotation of a revoked key (held, or revoked in this same batch) is not stored (Rule 4).
-            revoked = await revoked_among(conn, [s.old for s in fresh if isinstance(s, Rotation)])
+            revoked = (await held_about(conn, keys=[s.old for s in fresh if isinstance(s, Rotation)])).revoked
             revoked |= {s.subject for s in fresh if isinstance(s, Revocation)}
             fresh = [s for s in fresh if not (isinstance(s, Rotation) and s.old in revoked)]
             if fresh:

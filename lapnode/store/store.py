@@ -338,9 +338,9 @@ class Store:
             await self._note_growth()
         elif outcome.stored:
             source_key = source if origin.source_id is not None else None
-            self._tail.add(
-                _log_entry(position, row, hops, source_key) for position, row, hops in outcome.logged
-            )
+            # A 10,000-record bundle would build 10,000 entries for the tail to keep the newest 4,096.
+            newest = outcome.logged[-self._tail.limit :]
+            self._tail.add(_log_entry(position, row, hops, source_key) for position, row, hops in newest)
             self._grown_to(outcome.last_position)
         rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
         rejected.sort(key=lambda r: r.index)

@@ -31,6 +31,11 @@ class LogTail(Generic[Entry]):
         self._limit = limit
         self._entries: dict[int, Entry] = {}
 
+    @property
+    def limit(self) -> int:
+        """How many entries it keeps: a caller with more need only build the newest this many."""
+        return self._limit
+
     def add(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
             self._entries[entry.position] = entry

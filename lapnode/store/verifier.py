@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Final
 
 from lapnode.verification import worker
+from lapnode.verification.rows import RecordRow
 from lapnode.verification.worker import AuthorKeys, Verified, verify, verify_rows
 from protocol.envelope import Record
 
@@ -106,7 +107,7 @@ class Verifier:
         ]
         try:
             for future in futures:
-                yield await future
+                yield [row if isinstance(row, str) else RecordRow._make(row) for row in await future]
         finally:
             for future in futures:
                 future.cancel()

@@ -22,16 +22,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lapnode.store.lifecycle import EXPIRED, RETRACTED, Authority, retractions_among, stub_for
+from lapnode.store.lifecycle import EXPIRED, RETRACTED, Authority, stub_for
 from lapnode.store.schema import authors, equivocations, records, terms
-from lapnode.store.statements import revoked_among, rotation_limits
+from lapnode.store.sql import bulk_insert, placeholders, select_in
+from lapnode.store.statements import held_about
 from lapnode.verification.rows import RecordRow
 from protocol.envelope import RecordId
 
-_PARAMS_PER_STATEMENT = 500
 _SPANS_PER_STATEMENT = 50
 
 
@@ -63,31 +63,25 @@ class _Held:
     prev: bytes | None
 
 
-async def author_ids(conn: AsyncConnection, keys: Iterable[bytes]) -> dict[bytes, int]:
-    """Row ids for these author keys, creating rows for new authors."""
-    wanted = set(keys)
-    found: dict[bytes, int] = {}
-    for chunk in _chunks(sorted(wanted)):
-        rows = await conn.execute(select(authors.c.key, authors.c.id).where(authors.c.key.in_(chunk)))
-        found.update({row.key: row.id for row in rows})
-    missing = sorted(wanted - set(found))
+async def author_rows(conn: AsyncConnection, keys: Iterable[bytes]) -> tuple[dict[bytes, int], set[int]]:
+    """Row ids for these author keys (creating rows for new authors), and which of those are frozen."""
+    wanted = sorted(set(keys))
+    rows = await select_in(conn, "SELECT key, id, frozen_at FROM authors WHERE key IN ({values})", wanted)
+    found = {bytes(key): author_id for key, author_id, _ in rows}
+    frozen = {author_id for _, author_id, frozen_at in rows if frozen_at is not None}
+    missing = sorted(set(wanted) - set(found))
     if missing:
-        rows = await conn.execute(
+        created = await conn.execute(
             insert(authors).returning(authors.c.key, authors.c.id, sort_by_parameter_order=True),
             [{"key": key} for key in missing],
         )
-        found.update({row.key: row.id for row in rows})
-    return found
+        found.update({row.key: row.id for row in created})
+    return found, frozen
 
 
-async def frozen_authors(conn: AsyncConnection, ids: Iterable[int]) -> set[int]:
-    result: set[int] = set()
-    for chunk in _chunks(sorted(set(ids))):
-        rows = await conn.execute(
-            select(authors.c.id).where(authors.c.id.in_(chunk), authors.c.frozen_at.is_not(None))
-        )
-        result.update(row.id for row in rows)
-    return result
+async def author_ids(conn: AsyncConnection, keys: Iterable[bytes]) -> dict[bytes, int]:
+    """Row ids for these author keys, creating rows for new authors."""
+    return (await author_rows(conn, keys))[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +133,9 @@ async def write_records(
     fresh = sorted((r for rid, r in unique.items() if rid not in known), key=lambda r: (r.author, r.seq))
     if not fresh:
         return outcome
-    ids = await author_ids(conn, (r.author for r in fresh))
-    frozen = await frozen_authors(conn, ids.values())
-    revoked = await revoked_among(conn, ids)
-    retired = await rotation_limits(conn, ids)
+    ids, frozen = await author_rows(conn, (r.author for r in fresh))
+    statements = await held_about(conn, keys=list(ids), rids=[r.id for r in fresh])
+    revoked, retired = statements.revoked, statements.retired
     held = await _neighbours(conn, fresh, ids)
     accepted: list[RecordRow] = []
     for record in fresh:
@@ -165,19 +158,21 @@ async def write_records(
             await _freeze(conn, author_id, seq, first, record.id, now_ms=now_ms)
             frozen.add(author_id)
             outcome.frozen.add(record.author)
-    accepted = await _purged_on_arrival(conn, accepted, now_ms=now_ms)
+    accepted = await _purged_on_arrival(conn, accepted, statements.retractions, now_ms=now_ms)
     outcome.logged = await _insert(conn, accepted, ids, now_ms=now_ms, origin=origin)
     outcome.last_position = outcome.logged[-1][0] if outcome.logged else 0
     outcome.stored.extend(r.id for r in accepted)
     return outcome
 
 
-async def _purged_on_arrival(conn: AsyncConnection, rows: list[RecordRow], *, now_ms: int) -> list[RecordRow]:
-    """The rows as they are to be stored: a record its author already retracted, or one already expired,
-    becomes a purged stub (Rule 6)."""
+async def _purged_on_arrival(
+    conn: AsyncConnection, rows: list[RecordRow], retracted: Mapping[bytes, set[bytes]], *, now_ms: int
+) -> list[RecordRow]:
+    """The rows as they are to be stored: a record its author already retracted (`retracted`: the
+    signers of each held tombstone, by record id), or one already expired, becomes a purged stub
+    (Rule 6)."""
     if not rows:
         return rows
-    retracted = await retractions_among(conn, [row.id for row in rows])
     authority = Authority(conn)
     result = []
     for row in rows:
@@ -210,15 +205,13 @@ def _conflict(
 
 async def known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tuple[int, int, bytes]]:
     """For each id already held: its log position, stored hop count and author key."""
-    known: dict[bytes, tuple[int, int, bytes]] = {}
-    for chunk in _chunks(rids):
-        rows = await conn.execute(
-            select(records.c.rid, records.c.id, records.c.hops, authors.c.key)
-            .join(authors, records.c.author_id == authors.c.id)
-            .where(records.c.rid.in_(chunk))
-        )
-        known.update({row.rid: (row.id, row.hops, row.key) for row in rows})
-    return known
+    rows = await select_in(
+        conn,
+        "SELECT records.rid, records.id, records.hops, authors.key FROM records"
+        " JOIN authors ON records.author_id = authors.id WHERE records.rid IN ({values})",
+        rids,
+    )
+    return {bytes(rid): (position, hops, bytes(key)) for rid, position, hops, key in rows}
 
 
 async def relog_shorter_paths(
@@ -265,7 +258,7 @@ async def _neighbours(
     items = list(spans.items())
     for start in range(0, len(items), _SPANS_PER_STATEMENT):
         chunk = items[start : start + _SPANS_PER_STATEMENT]
-        marks = iter(_placeholders(conn, 3 * len(chunk)))
+        marks = iter(placeholders(conn, 3 * len(chunk)))
         where = " OR ".join(
             f"(author_id = {next(marks)} AND seq BETWEEN {next(marks)} AND {next(marks)})" for _ in chunk
         )
@@ -357,28 +350,3 @@ _RECORD_COLUMNS = (
     "purged",
     "supersedes",
 )
-
-
-async def bulk_insert(
-    conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
-) -> None:
-    """One driver-level executemany: SQLAlchemy's per-row parameter processing cost more than the
-    database itself on the ingest path (measured: about 50 µs a record), and these columns need none.
-    """
-    marks = ", ".join(_placeholders(conn, len(columns)))
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-    await conn.exec_driver_sql(statement, list(rows))
-
-
-def _placeholders(conn: AsyncConnection, count: int) -> list[str]:
-    """Parameter markers for driver-level SQL, in the driver's own style."""
-    if conn.dialect.paramstyle == "qmark":
-        return ["?"] * count
-    if conn.dialect.paramstyle == "numeric_dollar":
-        return [f"${i}" for i in range(1, count + 1)]
-    raise NotImplementedError(conn.dialect.paramstyle)  # pragma: no cover - only two drivers reach here
-
-
-def _chunks(values: Sequence[bytes] | Sequence[int]) -> Iterable[Sequence[bytes] | Sequence[int]]:
-    for start in range(0, len(values), _PARAMS_PER_STATEMENT):
-        yield values[start : start + _PARAMS_PER_STATEMENT]

@@ -98,6 +98,7 @@ def worker_ready() -> None:
     """A task that does nothing: submitting it makes the pool start a worker (see Verifier.warm_up)."""
 
 
-def worker_rows(raws: list[bytes], network: str) -> list[Verified]:
-    """One chunk, verified in a worker with that worker's key cache."""
-    return verify_rows(raws, network, _WORKER_KEYS)
+def worker_rows(raws: list[bytes], network: str) -> list[tuple[object, ...] | str]:
+    """One chunk, verified in a worker with that worker's key cache, each row as a plain tuple for the
+    pipe (rows.py Rule 2; `lapnode.store.verifier` re-wraps it)."""
+    return [row if isinstance(row, str) else tuple(row) for row in verify_rows(raws, network, _WORKER_KEYS)]
