@@ -14,6 +14,7 @@ from nacl.signing import SigningKey
 
 from bench.corpus import NETWORK, signed_records
 from bench.report import emit
+from lapnode.runtime import tune_for_bulk_work
 from lapnode.store import Store
 
 
@@ -37,6 +38,8 @@ async def run(*, records: int, authors: int, batch: int) -> None:
         store = await Store.open(f"sqlite+aiosqlite:///{Path(home) / 'store.sqlite'}", network=NETWORK)
         try:
             store.warm_up()
+            # As `lapnode bundle import` and the daemon do before bulk work.
+            tune_for_bulk_work()
             marks: list[float] = [time.perf_counter()]
             for start in range(0, records, batch):
                 report = await store.ingest(raws[start : start + batch])

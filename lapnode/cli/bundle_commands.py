@@ -37,6 +37,7 @@ from lapnode.config import check_network, load_config
 from lapnode.errors import BundleError, InputError
 from lapnode.exits import Audience, Disclosure, audit_events, disclose, peer_audience, record_decisions
 from lapnode.home import CONFIG_NAME, is_initialised, resolve_home
+from lapnode.runtime import tune_for_bulk_work
 from lapnode.store import IngestReport, Store
 
 _STDIO = "-"
@@ -120,6 +121,7 @@ def import_command(home: Path | None, as_json: bool, file: str) -> None:
     Each rejected record is reported with its line number and reason; the exit code is 1 if any was.
     """
     node_home = load_home(home)
+    tune_for_bulk_work()
     check = check_bundle(_read_bundle(file), network=node_home.config.network)
 
     async def action(store: Store) -> IngestReport:

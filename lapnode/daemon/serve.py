@@ -15,6 +15,7 @@ from aiohttp import web
 
 from lapnode.daemon.admin import create_admin_app
 from lapnode.daemon.app import Settings, create_app
+from lapnode.runtime import tune_for_bulk_work
 
 SHUTDOWN_TIMEOUT = 10.0
 
@@ -41,6 +42,7 @@ async def serve(settings: Settings, *, host: str, port: int, admin_host: str, ad
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    tune_for_bulk_work()
     try:
         await web.TCPSite(runner, host, port).start()
         await web.TCPSite(admin_runner, admin_host, admin_port).start()
