@@ -180,6 +180,13 @@ def _note_channel_bytes(node: NodeProcess, source: NodeProcess, what: str, tcp: 
         )
 
 
+def _note_cpu(records: int, before: tuple[float, float], after: tuple[float, float]) -> None:
+    """Log the CPU each side spent per record during the sync (daemon and its workers): with two
+    cores, their sum bounds the rate whatever the scheduling."""
+    a_us, b_us = ((late - early) / records * 1e6 for early, late in zip(before, after, strict=True))
+    print(f"# sync CPU: A {a_us:.0f} us/record, B {b_us:.0f} us/record (daemon and workers)", file=sys.stderr)
+
+
 def _peaks(node: NodeProcess) -> tuple[float, float]:
     """(daemon and its worker processes, daemon process alone) peak RSS in MiB, logged to stderr."""
     tree, main = node.tree_peak_rss_mb(), node.peak_rss_mb()
@@ -204,6 +211,7 @@ def run(*, records: int, authors: int) -> None:
             b.add_peer(a, address=relay.address)  # B dials A through the counting relay
             federation.start([a, b])
             timeout = 120 + records / 500
+            cpu_before = a.cpu_seconds(), b.cpu_seconds()
             start = time.perf_counter()
             b.run("subscribe", a.node_id)
             done = wait_until(
@@ -211,6 +219,7 @@ def run(*, records: int, authors: int) -> None:
             )
             if b.head() != records:
                 raise HarnessError(f"B holds {b.head()} records, expected {records}")
+            _note_cpu(records, cpu_before, (a.cpu_seconds(), b.cpu_seconds()))
             wait_until(lambda: _caught_up(b, a), timeout=30, what="B to report caught up", interval=0.05)
             if len(relay.connections) != 1:
                 raise HarnessError(f"the sync took {len(relay.connections)} connections, expected 1")

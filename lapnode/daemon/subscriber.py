@@ -4,7 +4,9 @@ Rule 1: a batch is acknowledged only after the records and the new cursor are co
 a crash at any point loses nothing and, after a restart, repeats at most what was not committed.
 Rule 2: the reader and the writer are separate tasks joined by a bounded queue: the store writes
 several batches per transaction while the next ones arrive, and a full queue stops reading from the
-socket (backpressure on the publisher).
+socket (backpressure on the publisher). The reader starts verifying each batch as it arrives
+(Store.verify_ahead), so the verify workers check what is queued while the writer writes what came
+before; the store still verifies and screens every record before writing it (Rule 4).
 Rule 3: failures retry with exponential backoff and full jitter; a node that was offline catches up on
 its own when the peer returns, without waiting for new traffic.
 Rule 4: every verified record passes the inbound decision (lapnode.policy.decide_inbound) before it is
@@ -30,17 +32,21 @@ from lapnode.daemon.node import Node, now_ms
 from lapnode.daemon.statements import MembershipGossip
 from lapnode.policy import InboundDecision, Policy, Recipient, decide_inbound
 from lapnode.store import Arrival, Peer, Rejection, Store
+from lapnode.store.verifier import Ahead
 from protocol.gossip import (
     MAX_RANGES_PER_AUTHOR,
     Ack,
     Batch,
     CaughtUp,
+    FeedItem,
     MembershipDigest,
     MembershipStatements,
     Subscribe,
 )
 
 QUEUE_BATCHES: Final = 16
+# A message from the publisher, with the verification the reader started for it (None: none started).
+Arrived = tuple[Batch | CaughtUp, Ahead | None]
 GROUP_COMMIT_RECORDS: Final = 4096
 BACKOFF_BASE: Final = 0.5
 BACKOFF_MAX: Final = 60.0
@@ -142,7 +148,7 @@ class Subscription:
             await channel.send(await subscription_for(self._node.store, peer))
             await self._gossip.greet(channel)
             self.state.position = peer.cursor
-            queue: asyncio.Queue[Batch | CaughtUp] = asyncio.Queue(maxsize=QUEUE_BATCHES)
+            queue: asyncio.Queue[Arrived] = asyncio.Queue(maxsize=QUEUE_BATCHES)
             reader = asyncio.create_task(self._read(channel, queue))
             try:
                 await self._write(channel, queue, reader)
@@ -150,24 +156,37 @@ class Subscription:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ChannelClosed):
                     await reader
+                while not queue.empty():
+                    _, ahead = queue.get_nowait()
+                    if ahead is not None:
+                        ahead.cancel()
                 self._channel = None
                 self.state.session_bytes_in = channel.bytes_in
                 self.state.session_bytes_out = channel.bytes_out
                 self.state.bytes_in += channel.bytes_in
                 self.state.bytes_out += channel.bytes_out
 
-    async def _read(self, channel: Channel, queue: asyncio.Queue[Batch | CaughtUp]) -> None:
+    async def _read(self, channel: Channel, queue: asyncio.Queue[Arrived]) -> None:
         while True:
             message = await channel.receive()
             if isinstance(message, MembershipDigest | MembershipStatements):
                 await self._gossip.handle(channel, message)
                 continue
-            if not isinstance(message, Batch | CaughtUp):
+            if isinstance(message, CaughtUp):
+                await queue.put((message, None))
+            elif isinstance(message, Batch):
+                ahead = self._node.store.verify_ahead([item.wire for item in message.items])
+                try:
+                    await queue.put((message, ahead))
+                except asyncio.CancelledError:
+                    if ahead is not None:
+                        ahead.cancel()
+                    raise
+            else:
                 raise ChannelClosed("publisher sent a message only a subscriber may send", misbehaved=True)
-            await queue.put(message)
 
     async def _write(
-        self, channel: Channel, queue: asyncio.Queue[Batch | CaughtUp], reader: asyncio.Task[None]
+        self, channel: Channel, queue: asyncio.Queue[Arrived], reader: asyncio.Task[None]
     ) -> None:
         while True:
             getter = asyncio.ensure_future(queue.get())
@@ -176,24 +195,35 @@ class Subscription:
                 getter.cancel()
                 reader.result()  # raises the reader's ChannelClosed
                 return
-            messages = [getter.result()]
-            while not queue.empty() and sum(len(m.items) for m in messages if isinstance(m, Batch)) < (
+            arrived = [getter.result()]
+            while not queue.empty() and sum(len(m.items) for m, _ in arrived if isinstance(m, Batch)) < (
                 GROUP_COMMIT_RECORDS
             ):
-                messages.append(queue.get_nowait())
-            await self._commit(channel, messages)
+                arrived.append(queue.get_nowait())
+            await self._commit(channel, arrived)
 
-    async def _commit(self, channel: Channel, messages: list[Batch | CaughtUp]) -> None:
+    async def _commit(self, channel: Channel, arrived: list[Arrived]) -> None:
+        messages = [message for message, _ in arrived]
         upto = max(m.upto for m in messages)
         if upto < self.state.position:
+            for _, ahead in arrived:
+                if ahead is not None:
+                    ahead.cancel()
             raise ChannelClosed("publisher moved its feed backwards", misbehaved=True)
-        items = [item for m in messages if isinstance(m, Batch) for item in m.items]
+        items: list[FeedItem] = []
+        started: list[Ahead] = []
+        for message, ahead in arrived:
+            if ahead is not None:
+                started.append(ahead.shifted(len(items)))
+            if isinstance(message, Batch):
+                items.extend(message.items)
         report = await self._node.store.ingest(
             [item.wire for item in items],
             source=self.peer.key,
             hops=[item.hops for item in items],
             cursor=upto,
             screen=self._screen,
+            ahead=Ahead.joined(started) if started else None,
         )
         self.state.position = upto
         self.state.received += len(report.stored)

@@ -33,6 +33,9 @@ class HeldIds:
             # dicts keep insertion order: drop the oldest entry.
             del self._hops[next(iter(self._hops))]
 
+    def holds(self, rid: bytes) -> bool:
+        return rid in self._hops
+
     def all_held(self, rids: Sequence[bytes | None], hops: Sequence[int] | None) -> bool:
         """Whether every record is held already by a path no longer than the one it came by now,
         so that storing the batch would change nothing."""

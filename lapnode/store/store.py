@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,7 +53,7 @@ from lapnode.store.search import SearchIndex
 from lapnode.store.statements import StatementBook
 from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
-from lapnode.store.verifier import Verifier
+from lapnode.store.verifier import Ahead, Verifier
 from lapnode.store.versions import History, history
 from lapnode.store.writer import (
     Origin,
@@ -65,6 +65,7 @@ from lapnode.store.writer import (
     write_records,
 )
 from lapnode.verification.rows import RecordRow
+from lapnode.verification.worker import Verified
 from protocol.envelope import Record, RecordId, peek_record_id
 from protocol.gossip import Ranges
 from protocol.scope import Scope, scope_from_canonical
@@ -275,13 +276,56 @@ class Store:
         hops: Sequence[int] | None = None,
         cursor: int | None = None,
         screen: Screen | None = None,
+        ahead: Ahead | None = None,
     ) -> IngestReport:
         """Verify and store records received from anywhere; idempotent; one transaction per call.
 
         `source` is the peer that sent them (with each record's relay `hops`), and `cursor` the
         position in that peer's log they bring us to; it is committed with the records. `screen`, the
-        peer's inbound decision, sees every verified record before it is written (Rule 4).
+        peer's inbound decision, sees every verified record before it is written (Rule 4). `ahead` is
+        verification `verify_ahead` started for these `raws` earlier; its jobs are used or cancelled.
         """
+        try:
+            return await self._ingest(
+                raws, source=source, hops=hops, cursor=cursor, screen=screen, ahead=ahead
+            )
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+    def verify_ahead(self, raws: Sequence[bytes]) -> Ahead | None:
+        """Start verifying, in the worker pool, the records of `raws` not known to be held, so that the
+        caller can pass the result to `ingest` of these same `raws` later: the next batch verifies while
+        this one is written (lapnode.store.verifier Rule 5). None: nothing worth starting early."""
+        positions = [i for i, raw in enumerate(raws) if not self._held.holds(peek_record_id(raw) or b"")]
+        return self._verifier.start(raws, positions)
+
+    async def _verify_todo(
+        self, raws: Sequence[bytes], todo: list[int], ahead: Ahead | None
+    ) -> AsyncIterator[list[tuple[int, Verified]]]:
+        """(position, stored form or rejection) for every record of `todo`, a chunk at a time: from
+        `ahead` where it started them, and verified now where it did not."""
+        wanted = set(todo)
+        covered = ahead.positions if ahead is not None else set()
+        now = [i for i in todo if i not in covered]
+        done = 0
+        async for chunk in self._verifier.verify_rows([raws[i] for i in now]):
+            yield list(zip(now[done : done + len(chunk)], chunk, strict=True))
+            done += len(chunk)
+        if ahead is not None:
+            async for results in ahead.results():
+                yield [(position, result) for position, result in results if position in wanted]
+
+    async def _ingest(
+        self,
+        raws: Sequence[bytes],
+        *,
+        source: bytes | None,
+        hops: Sequence[int] | None,
+        cursor: int | None,
+        screen: Screen | None,
+        ahead: Ahead | None,
+    ) -> IngestReport:
         rejected: list[Rejection] = []
         outcome = WriteOutcome()
         index: dict[bytes, int] = {}
@@ -296,13 +340,10 @@ class Store:
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
             todo = await self._skip_held(conn, peeked, hops, origin, outcome, screen)
-            done = 0
-            async for chunk in self._verifier.verify_rows([raws[i] for i in todo]):
+            async for chunk in self._verify_todo(raws, todo, ahead):
                 verified = []
                 aside: list[SetAside] = []
-                for result in chunk:
-                    position = todo[done]
-                    done += 1
+                for position, result in chunk:
                     if isinstance(result, str):
                         rejected.append(Rejection(position, result))
                         continue

@@ -14,6 +14,10 @@ process of the same size, and its children's shared pages count again in each (d
 "Session 3").
 Rule 4: workers are shut down with the store, and exit on their own if the daemon dies without shutting
 them down (SIGKILL).
+Rule 5: a caller may start verifying a batch before it writes the one before (`start`, giving an
+`Ahead`): a subscriber verifies what arrives while the store writes what arrived earlier, so the workers
+and the writer overlap across batches, not only within one. The results are the same `RecordRow`s, and
+the store still decides, in its transaction, which of them it needs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 import types
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Final
 
 from lapnode.verification import worker
@@ -36,6 +41,9 @@ from protocol.envelope import Record
 CHUNK: Final = 500
 # Below this many records a batch is verified in-process: shipping it to a worker costs more.
 POOL_THRESHOLD: Final = 2 * CHUNK
+# A batch verified ahead of its write (Rule 5) goes to a worker from this size: below it, shipping costs
+# more than verifying in the writer's own process when its turn comes (a live push is a few records).
+AHEAD_THRESHOLD: Final = 64
 
 
 @contextlib.contextmanager
@@ -55,6 +63,39 @@ def _without_main_module() -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """Verification started early for some records of a batch: `chunks` pairs each worker job's batch
+    positions with the job (Rule 5)."""
+
+    chunks: tuple[tuple[tuple[int, ...], asyncio.Future[list[tuple[object, ...] | str]]], ...]
+
+    @property
+    def positions(self) -> set[int]:
+        return {position for positions, _ in self.chunks for position in positions}
+
+    def shifted(self, offset: int) -> Ahead:
+        """The same jobs, for the batch placed at `offset` in a larger one."""
+        return Ahead(tuple((tuple(p + offset for p in positions), job) for positions, job in self.chunks))
+
+    @staticmethod
+    def joined(parts: Sequence[Ahead]) -> Ahead:
+        return Ahead(tuple(chunk for part in parts for chunk in part.chunks))
+
+    async def results(self) -> AsyncIterator[list[tuple[int, Verified]]]:
+        """(position, stored form or rejection) for every record, one job at a time, in job order."""
+        for positions, job in self.chunks:
+            rows = await job
+            yield [
+                (position, row if isinstance(row, str) else RecordRow._make(row))
+                for position, row in zip(positions, rows, strict=True)
+            ]
+
+    def cancel(self) -> None:
+        for _, job in self.chunks:
+            job.cancel()
 
 
 class Verifier:
@@ -85,6 +126,21 @@ class Verifier:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
             self._pool = pool
+
+    def start(self, raws: Sequence[bytes], positions: Sequence[int]) -> Ahead | None:
+        """Start verifying `raws[p]` for each p of `positions` in the pool now (Rule 5); None when
+        there are too few to be worth a worker (AHEAD_THRESHOLD) or there is no pool."""
+        if len(positions) < AHEAD_THRESHOLD or self._workers <= 1:
+            return None
+        self.warm_up()
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        chunks = []
+        for i in range(0, len(positions), CHUNK):
+            part = tuple(positions[i : i + CHUNK])
+            job = loop.run_in_executor(self._pool, worker.worker_rows, [raws[p] for p in part], self.network)
+            chunks.append((part, job))
+        return Ahead(tuple(chunks))
 
     def verify_one(self, raw: bytes) -> Record | str:
         """The verified record, or a one-line reason it was rejected."""

@@ -1,0 +1,61 @@
+"""Verification started ahead of the write (lapnode/store/verifier.py Rule 5), against both backends:
+the store ends exactly as it would without it, and still refuses what does not verify."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lapnode.store import Store
+from lapnode.store.verifier import AHEAD_THRESHOLD
+from tests.factories import NETWORK, chain, identity
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url, network=NETWORK)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def _damaged(wire: bytes) -> bytes:
+    return wire[:-1] + bytes([wire[-1] ^ 1])  # the last byte of the signature
+
+
+async def test_batches_verified_ahead_store_what_verifies_and_refuse_the_rest(store: Store) -> None:
+    records = chain(identity("ahead"), 3 * AHEAD_THRESHOLD)
+    wires = [record.wire for record in records]
+    first, second = wires[: 2 * AHEAD_THRESHOLD], wires[2 * AHEAD_THRESHOLD :]
+    second[5] = _damaged(second[5])
+    # Both batches start verifying before the first is written, as a subscriber's reader does.
+    first_ahead, second_ahead = store.verify_ahead(first), store.verify_ahead(second)
+    assert first_ahead is not None and second_ahead is not None
+    report = await store.ingest(first, ahead=first_ahead)
+    assert report.stored == [record.id for record in records[: 2 * AHEAD_THRESHOLD]] and not report.rejected
+    report = await store.ingest(second, ahead=second_ahead)
+    assert [rejection.index for rejection in report.rejected] == [5]
+    assert "signature" in report.rejected[0].reason
+    assert len(report.stored) == AHEAD_THRESHOLD - 1
+    assert await store.count() == 3 * AHEAD_THRESHOLD - 1
+
+
+async def test_records_held_by_then_are_duplicates_not_verified_twice(store: Store) -> None:
+    wires = [record.wire for record in chain(identity("ahead-held"), 2 * AHEAD_THRESHOLD)]
+    ahead = store.verify_ahead(wires)
+    assert ahead is not None
+    # The same batch is stored by another path (another peer's copy) before this one is written.
+    await store.ingest(wires)
+    report = await store.ingest(wires, ahead=ahead)
+    assert report.stored == [] and report.duplicates == len(wires)
+    # Records this store knows it holds are not sent to the workers again.
+    assert store.verify_ahead(wires) is None
+
+
+async def test_a_small_batch_is_verified_when_written(store: Store) -> None:
+    wires = [record.wire for record in chain(identity("ahead-small"), AHEAD_THRESHOLD - 1)]
+    assert store.verify_ahead(wires) is None
+    report = await store.ingest(wires, ahead=None)
+    assert len(report.stored) == AHEAD_THRESHOLD - 1
