@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import stat
 import tomllib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -259,15 +258,6 @@ def test_credential_report_and_its_alarms(tmp_path: Path) -> None:
 
 
 # --- invites and joining -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url, network=NETWORK)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def test_an_invite_names_the_node_its_address_and_its_credentials_issuer(tmp_path: Path) -> None:

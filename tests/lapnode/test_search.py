@@ -4,7 +4,6 @@ SQLite index's catch-up, and the ranked walk giving exactly the plain query's an
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -14,18 +13,9 @@ from lapnode.store import QueryFilters, Store
 from lapnode.store.queries import contacts_query
 from lapnode.store.search import fts5_query, query_words, tsquery, words
 from protocol.envelope import Record
-from tests.factories import NETWORK, T0, contact_document, identity, lead_document, make_record
+from tests.factories import T0, contact_document, identity, lead_document, make_record
 
 LATER = T0 + 10**9
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url, network=NETWORK)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def lead(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import event, text
@@ -21,15 +20,6 @@ from protocol.kinds import SealedBody, body_from_document, parse_body
 from protocol.scope import Scope
 from protocol.sealed import open_sealed
 from tests.factories import NETWORK, T0, chain, contact_document, identity, lead_document, make_record
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url, network=NETWORK)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def test_ingest_is_idempotent(store: Store) -> None:

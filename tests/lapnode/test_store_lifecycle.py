@@ -7,9 +7,6 @@ record again changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import func, select
 
 from lapnode.clock import now_ms
@@ -26,15 +23,6 @@ ALICE, BOB = identity("alice"), identity("bob")
 DAY = 86_400_000
 RETRACTED_AT = now_ms()
 READER = Recipient(identity("reader").public_key.raw, category="enforcement", jurisdiction="NL")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url, network=NETWORK)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def tombstone(target: Record, *, by: object = ALICE, reason: str = "error") -> object:

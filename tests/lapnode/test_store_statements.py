@@ -4,8 +4,6 @@ records to those made before it (§8.8)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from lapnode.store import AUTHOR_REVOKED, KEY_RETIRED, QueryFilters, Store, StoreError
@@ -13,15 +11,6 @@ from protocol.statements import Revocation, Rotation, issue_revocation, issue_ro
 from tests.factories import NETWORK, T0, chain, identity
 
 AUTHORITY, ROGUE, HONEST = identity("secretariat"), identity("rogue"), identity("honest")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url, network=NETWORK)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def revocation(subject: bytes = ROGUE.public_key.raw, reason: str = "stolen") -> Revocation:

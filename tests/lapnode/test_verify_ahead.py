@@ -3,22 +3,9 @@ the store ends exactly as it would without it, and still refuses what does not v
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from lapnode.store import Store
 from lapnode.store.verifier import AHEAD_THRESHOLD
-from tests.factories import NETWORK, chain, identity
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url, network=NETWORK)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+from tests.factories import chain, identity
 
 
 def _damaged(wire: bytes) -> bytes:
