@@ -37,11 +37,13 @@ def create_engine(url: str) -> AsyncEngine:
     except ArgumentError as exc:
         raise StoreError(f"database URL {url!r} is not valid") from exc
     if parsed.drivername == "sqlite+aiosqlite":
-        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+        # hide_parameters: a failed statement's error must not carry record contents (personal data,
+        # case details) into logs or an operator's terminal.
+        engine = create_async_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     if parsed.drivername == "postgresql+asyncpg":
-        return create_async_engine(parsed, pool_pre_ping=True)
+        return create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     raise StoreError(
         f"unsupported database driver {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )

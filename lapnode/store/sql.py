@@ -4,14 +4,23 @@ Why not SQLAlchemy Core here: building and compiling a statement with an expandi
 and processing each row's parameters, cost more than the database itself on the ingest path (measured:
 about 50 µs a record for inserts, and a millisecond per probe, session 2 and session 4). These
 statements are fixed text with only parameter markers formatted in; every value is a parameter.
+
+Why SQLite statements skip SQLAlchemy's cursor: on aiosqlite every cursor step (create, execute, fetch,
+close) is its own round trip to the connection's thread, about four per statement, and a small ingest
+is about ten statements; the hand-offs were most of the 3 ms of CPU one relayed record cost a node
+(docs/performance.md, "propagate"). `aiosqlite.Connection.execute_fetchall` and `executemany` run a
+statement in one trip, on the same sqlite3 connection, so inside the caller's transaction. Errors are
+re-raised as SQLAlchemy's, as the rest of the store expects.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 
 from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Values per statement: well under SQLite's 32,766 parameters and asyncpg's 32,767.
@@ -33,7 +42,36 @@ async def bulk_insert(
     """One driver-level executemany (the columns need no type processing)."""
     marks = ", ".join(placeholders(conn, len(columns)))
     statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-    await conn.exec_driver_sql(statement, list(rows))
+    if conn.dialect.name != "sqlite":
+        await conn.exec_driver_sql(statement, list(rows))
+        return
+    driver = await _sqlite_driver(conn)
+    try:
+        await driver.executemany(statement, rows)
+    except sqlite3.Error as exc:
+        raise _wrapped(statement, exc) from exc
+
+
+async def fetch_all(conn: AsyncConnection, statement: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+    """Every row of one driver-level SELECT, as plain tuples."""
+    if conn.dialect.name != "sqlite":
+        result = await conn.exec_driver_sql(statement, tuple(params))
+        return [tuple(row) for row in result.all()]
+    driver = await _sqlite_driver(conn)
+    try:
+        return [tuple(row) for row in await driver.execute_fetchall(statement, tuple(params))]
+    except sqlite3.Error as exc:
+        raise _wrapped(statement, exc) from exc
+
+
+async def _sqlite_driver(conn: AsyncConnection) -> Any:
+    """The aiosqlite connection under `conn` (Any: aiosqlite ships no types for its context helpers)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+def _wrapped(statement: str, exc: sqlite3.Error) -> BaseException:
+    return DBAPIError.instance(statement, None, exc, sqlite3.Error, hide_parameters=True)
 
 
 async def select_in(
@@ -50,6 +88,5 @@ async def select_in(
         fixed_marks = placeholders(conn, len(fixed))
         value_marks = placeholders(conn, len(chunk), start=len(fixed) + 1)
         statement = template.format(fixed=", ".join(fixed_marks), values=", ".join(value_marks))
-        result = await conn.exec_driver_sql(statement, (*fixed, *chunk))
-        found.extend(tuple(row) for row in result.all())
+        found.extend(await fetch_all(conn, statement, (*fixed, *chunk)))
     return found

@@ -60,6 +60,7 @@ from lapnode.store.writer import (
     WriteOutcome,
     author_ids,
     known_ids,
+    next_position,
     relay_count,
     relog_shorter_paths,
     write_records,
@@ -486,8 +487,7 @@ class Store:
     async def head(self) -> int:
         """The newest position in this node's log (0 when empty)."""
         async with self._engine.connect() as conn:
-            found = await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))
-            return int(found.scalar_one())
+            return await next_position(conn) - 1
 
     async def read_log(self, after: int, *, limit: int) -> list[LogEntry]:
         """Log entries after a position, in log order. The bytes were verified when they were stored."""

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lapnode.store.lifecycle import EXPIRED, RETRACTED, Authority, stub_for
 from lapnode.store.schema import authors, equivocations, records, terms
-from lapnode.store.sql import bulk_insert, placeholders, select_in
+from lapnode.store.sql import bulk_insert, fetch_all, placeholders, select_in
 from lapnode.store.statements import held_about
 from lapnode.verification.rows import RecordRow
 from protocol.envelope import RecordId
@@ -231,7 +230,7 @@ async def relog_shorter_paths(
     ]
     if not shorter:
         return 0
-    first = (await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))).scalar_one() + 1
+    first = await next_position(conn)
     for offset, (position, hops) in enumerate(sorted(shorter)):
         await conn.execute(
             update(records)
@@ -265,13 +264,17 @@ async def _neighbours(
         params = tuple(value for author_id, (low, high) in chunk for value in (author_id, low - 1, high + 1))
         # Only placeholders are formatted into the statement; every value is a parameter.
         statement = f"SELECT author_id, seq, rid, prev FROM records WHERE {where}"  # noqa: S608
-        rows = await conn.exec_driver_sql(statement, params)
-        found = cast("list[tuple[int, int, bytes, bytes | None]]", rows.all())
-        for author_id, seq, rid, prev in found:
+        for author_id, seq, rid, prev in await fetch_all(conn, statement, params):
             held.setdefault((author_id, seq), []).append(
                 _Held(bytes(rid), bytes(prev) if prev is not None else None)
             )
     return held
+
+
+async def next_position(conn: AsyncConnection) -> int:
+    """The log position the next record written gets (the caller holds the write lock)."""
+    ((head,),) = await fetch_all(conn, "SELECT COALESCE(MAX(id), 0) FROM records", ())
+    return int(head) + 1
 
 
 async def _freeze(
@@ -297,7 +300,7 @@ async def _insert(
         return []
     # Row ids are handed out here, under the write lock, rather than returned by the database: one
     # executemany without RETURNING is a single round trip on every driver.
-    first = (await conn.execute(select(func.coalesce(func.max(records.c.id), 0)))).scalar_one() + 1
+    first = await next_position(conn)
     rows = [
         (
             first + offset,
