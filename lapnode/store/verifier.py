@@ -132,12 +132,15 @@ class Verifier:
         there are too few to be worth a worker (AHEAD_THRESHOLD) or there is no pool."""
         if len(positions) < AHEAD_THRESHOLD or self._workers <= 1:
             return None
+        return self._submit(raws, positions)
+
+    def _submit(self, raws: Sequence[bytes], positions: Sequence[int]) -> Ahead:
         self.warm_up()
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         chunks = []
-        for i in range(0, len(positions), CHUNK):
-            part = tuple(positions[i : i + CHUNK])
+        for low, high in _spans(len(positions)):
+            part = tuple(positions[low:high])
             job = loop.run_in_executor(self._pool, worker.worker_rows, [raws[p] for p in part], self.network)
             chunks.append((part, job))
         return Ahead(tuple(chunks))
@@ -154,16 +157,22 @@ class Verifier:
         if len(raws) < POOL_THRESHOLD or self._workers <= 1:
             yield verify_rows(raws, self.network, self._keys)
             return
-        self.warm_up()
-        assert self._pool is not None
-        loop = asyncio.get_running_loop()
-        futures = [
-            loop.run_in_executor(self._pool, worker.worker_rows, list(raws[i : i + CHUNK]), self.network)
-            for i in range(0, len(raws), CHUNK)
-        ]
+        ahead = self._submit(raws, range(len(raws)))
         try:
-            for future in futures:
-                yield [row if isinstance(row, str) else RecordRow._make(row) for row in await future]
+            async for chunk in ahead.results():
+                yield [row for _, row in chunk]
         finally:
-            for future in futures:
-                future.cancel()
+            ahead.cancel()
+
+
+def _spans(count: int) -> list[tuple[int, int]]:
+    """Chunk bounds for `count` records: the first chunks are smaller, so that the writer can start on
+    the first while the workers are still on the next (a 10,000-record batch otherwise waited for a
+    whole 500-record chunk per worker before its first write)."""
+    spans: list[tuple[int, int]] = []
+    low, size = 0, CHUNK // 4
+    while low < count:
+        spans.append((low, min(low + size, count)))
+        low += size
+        size = min(size * 2, CHUNK)
+    return spans
