@@ -220,6 +220,34 @@ async def test_waiting_for_growth_wakes_on_a_new_record(store: Store) -> None:
     assert await store.wait_for_growth(1, timeout=0.01) == 1
 
 
+async def test_a_caught_up_feed_asks_the_database_nothing_while_the_head_is_fresh(
+    store: Store, database_url: str
+) -> None:
+    records = chain(identity("alice"), 4)
+    await store.ingest([r.wire for r in records[:3]])
+    assert await store.wait_for_growth(0, timeout=1) == 3
+    connects: list[object] = []
+
+    def count(*args: object) -> None:
+        connects.append(args)
+
+    sync_engine = store._engine.sync_engine
+    event.listen(sync_engine, "engine_connect", count)
+    try:
+        assert await store.read_log(3, limit=10) == []
+    finally:
+        event.remove(sync_engine, "engine_connect", count)
+    assert connects == []
+    # A record another process stores is still found, when the head is read again (the poll).
+    other = await Store.open(database_url, network=NETWORK)
+    try:
+        await other.ingest([records[3].wire])
+    finally:
+        await other.close()
+    assert await store.wait_for_growth(3, timeout=5) == 4
+    assert [entry.position for entry in await store.read_log(3, limit=10)] == [4]
+
+
 async def test_peer_book(store: Store) -> None:
     key = identity("peer").public_key.raw
     await store.peers.add(key, "127.0.0.1:7450", now_ms=T0, name="opta", jurisdiction="NL")
