@@ -31,7 +31,7 @@ from lapnode.errors import InputError
 from lapnode.store.engine import PG_AUDIT_LOCK, StoreError, WriteTransaction
 from lapnode.store.queries import MAX_LIMIT, id_range
 from lapnode.store.schema import audit
-from lapnode.store.sql import bulk_insert
+from lapnode.store.sql import bulk_insert, fetch_all
 from protocol import codec
 
 # BLAKE2b's personalisation (16 bytes) separates these hashes from every other hash lapnode computes.
@@ -225,9 +225,8 @@ class AuditTrail:
 
     async def _append_now(self, events: Sequence[AuditEvent]) -> AuditHead:
         async with WriteTransaction(self._engine, lock=PG_AUDIT_LOCK) as conn:
-            newest = select(audit.c.seq, audit.c.entry_hash).order_by(audit.c.seq.desc()).limit(1)
-            row = (await conn.execute(newest)).first()
-            seq, prev = (row.seq, row.entry_hash) if row is not None else (0, GENESIS)
+            newest = await fetch_all(conn, "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1", ())
+            seq, prev = (newest[0][0], bytes(newest[0][1])) if newest else (0, GENESIS)
             rows = []
             for event in events:
                 seq += 1
