@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lapnode.errors import InputError
 from lapnode.store.engine import WriteTransaction
 from lapnode.store.schema import peers, quarantine, records
+from lapnode.store.sql import execute
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,18 @@ class UnknownPeer(InputError):
 async def advance_cursor(
     conn: AsyncConnection, key: bytes, cursor: int | None, *, received: int, now_ms: int
 ) -> None:
-    """Move a peer's feed cursor forward (never back) inside the caller's write transaction."""
-    values: dict[str, object] = {"last_seen": now_ms, "records_received": peers.c.records_received + received}
-    if cursor is not None:
-        values["cursor"] = case((peers.c.cursor < cursor, cursor), else_=peers.c.cursor)
-    await conn.execute(update(peers).where(peers.c.key == key).values(**values))
+    """Move a peer's feed cursor forward (never back) inside the caller's write transaction.
+
+    Driver-level SQL: it runs in every ingest from a peer (lapnode/store/sql.py says why)."""
+    if cursor is None:
+        statement = "UPDATE peers SET last_seen = {}, records_received = records_received + {} WHERE key = {}"
+        await execute(conn, statement, (now_ms, received, key))
+        return
+    statement = (
+        "UPDATE peers SET last_seen = {}, records_received = records_received + {},"
+        " cursor = CASE WHEN cursor < {} THEN {} ELSE cursor END WHERE key = {}"
+    )
+    await execute(conn, statement, (now_ms, received, cursor, cursor, key))
 
 
 async def move_pin(conn: AsyncConnection, old: bytes, new: bytes) -> None:

@@ -52,8 +52,13 @@ async def bulk_insert(
         raise _wrapped(statement, exc) from exc
 
 
-async def fetch_all(conn: AsyncConnection, statement: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-    """Every row of one driver-level SELECT, as plain tuples."""
+async def fetch_all(conn: AsyncConnection, template: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+    """Every row of one driver-level SELECT, as plain tuples. `template` has a `{}` where each of
+    `params` goes, in order; the driver's own markers are put there."""
+    return await _fetch(conn, _marked(conn, template, len(params)), params)
+
+
+async def _fetch(conn: AsyncConnection, statement: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
     if conn.dialect.name != "sqlite":
         result = await conn.exec_driver_sql(statement, tuple(params))
         return [tuple(row) for row in result.all()]
@@ -62,6 +67,23 @@ async def fetch_all(conn: AsyncConnection, statement: str, params: Sequence[obje
         return [tuple(row) for row in await driver.execute_fetchall(statement, tuple(params))]
     except sqlite3.Error as exc:
         raise _wrapped(statement, exc) from exc
+
+
+async def execute(conn: AsyncConnection, template: str, params: Sequence[object]) -> None:
+    """One driver-level statement that returns no rows (an UPDATE, say); `template` as for `fetch_all`."""
+    statement = _marked(conn, template, len(params))
+    if conn.dialect.name != "sqlite":
+        await conn.exec_driver_sql(statement, tuple(params))
+        return
+    driver = await _sqlite_driver(conn)
+    try:
+        await driver.execute(statement, tuple(params))
+    except sqlite3.Error as exc:
+        raise _wrapped(statement, exc) from exc
+
+
+def _marked(conn: AsyncConnection, template: str, count: int) -> str:
+    return template.format(*placeholders(conn, count))
 
 
 async def _sqlite_driver(conn: AsyncConnection) -> Any:
@@ -88,5 +110,5 @@ async def select_in(
         fixed_marks = placeholders(conn, len(fixed))
         value_marks = placeholders(conn, len(chunk), start=len(fixed) + 1)
         statement = template.format(fixed=", ".join(fixed_marks), values=", ".join(value_marks))
-        found.extend(await fetch_all(conn, statement, (*fixed, *chunk)))
+        found.extend(await _fetch(conn, statement, (*fixed, *chunk)))
     return found

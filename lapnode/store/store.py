@@ -50,6 +50,7 @@ from lapnode.store.queries import QueryFilters, build_query, check_limit, id_ran
 from lapnode.store.ranked import newest_ids
 from lapnode.store.schema import authors, equivocations, peers, records
 from lapnode.store.search import SearchIndex
+from lapnode.store.sql import fetch_all
 from lapnode.store.statements import StatementBook
 from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
@@ -481,8 +482,8 @@ class Store:
     async def _origin(self, conn: AsyncConnection, source: bytes | None, hops: dict[bytes, int]) -> Origin:
         if source is None:
             return Origin(None, hops)
-        row = (await conn.execute(select(peers.c.id).where(peers.c.key == source))).first()
-        return Origin(row.id if row else None, hops, source)
+        found = await fetch_all(conn, "SELECT id FROM peers WHERE key = {}", (source,))
+        return Origin(found[0][0] if found else None, hops, source)
 
     async def head(self) -> int:
         """The newest position in this node's log (0 when empty)."""

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lapnode.store.lifecycle import EXPIRED, RETRACTED, Authority, stub_for
 from lapnode.store.schema import authors, equivocations, records, terms
-from lapnode.store.sql import bulk_insert, fetch_all, placeholders, select_in
+from lapnode.store.sql import bulk_insert, fetch_all, select_in
 from lapnode.store.statements import held_about
 from lapnode.verification.rows import RecordRow
 from protocol.envelope import RecordId
@@ -257,13 +257,10 @@ async def _neighbours(
     items = list(spans.items())
     for start in range(0, len(items), _SPANS_PER_STATEMENT):
         chunk = items[start : start + _SPANS_PER_STATEMENT]
-        marks = iter(placeholders(conn, 3 * len(chunk)))
-        where = " OR ".join(
-            f"(author_id = {next(marks)} AND seq BETWEEN {next(marks)} AND {next(marks)})" for _ in chunk
-        )
+        where = " OR ".join("(author_id = {} AND seq BETWEEN {} AND {})" for _ in chunk)
         params = tuple(value for author_id, (low, high) in chunk for value in (author_id, low - 1, high + 1))
-        # Only placeholders are formatted into the statement; every value is a parameter.
-        statement = f"SELECT author_id, seq, rid, prev FROM records WHERE {where}"  # noqa: S608
+        # Constant text only: every value is a parameter.
+        statement = "SELECT author_id, seq, rid, prev FROM records WHERE " + where  # noqa: S608
         for author_id, seq, rid, prev in await fetch_all(conn, statement, params):
             held.setdefault((author_id, seq), []).append(
                 _Held(bytes(rid), bytes(prev) if prev is not None else None)
