@@ -5,7 +5,8 @@ cut at the limit. Only the way there differs, and only on SQLite (PostgreSQL's p
 for its GIN and term indexes and picks its own way).
 Rule 2: candidates come from one selective source, walked by descending log position a chunk at a time:
 the FTS index for `--text`, else the terms table for `--indicator` or `--jurisdiction`. The other
-filters are checked on each chunk, term filters as one primary-key probe per candidate.
+filters are checked on each chunk, term filters as one primary-key probe per candidate, inside the
+database: a chunk is one statement, and only its matches come back (`_chunk_statement`).
 Rule 3: the walk stops once the worst record kept was created after every record still below the
 walk's position. `records_search_blocks` bounds `created` per block of log positions up to the search
 index's mark (lapnode/store/search.py); past the mark there is no bound, so the walk never stops there.
