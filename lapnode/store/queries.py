@@ -24,6 +24,8 @@ from protocol.errors import SchemaError
 from protocol.indicators import guess_term_type, normalise
 
 MAX_LIMIT = 10_000
+# What a read returns of each record: its wire bytes, when it arrived, its relay count, why it is purged.
+ROW_COLUMNS = (records.c.wire, records.c.received_at, records.c.hops, records.c.purged)
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,7 @@ def check_limit(limit: int) -> None:
 
 def build_query(filters: QueryFilters) -> Select[bytes, int, int, str | None]:
     check_limit(filters.limit)
-    query = select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged).where(
-        *conditions(filters)
-    )
+    query = select(*ROW_COLUMNS).where(*conditions(filters))
     return query.order_by(records.c.created.desc(), records.c.id.desc()).limit(filters.limit)
 
 

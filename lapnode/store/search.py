@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from sqlalchemy import Boolean, ColumnElement, literal, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -136,10 +136,14 @@ class SearchIndex:
 
     async def behind(self) -> int:
         """How many log positions past the mark (0: fully indexed)."""
+        async with self._engine.connect() as conn:
+            return await self.behind_on(conn)
+
+    async def behind_on(self, conn: AsyncConnection) -> int:
+        """`behind`, on the caller's connection (a read that must see the whole index checks first)."""
         if not self._sqlite:
             return 0
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(text(_BEHIND))).one()
+        row = (await conn.execute(text(_BEHIND))).one()
         return max(int(row[1]) - int(row[0]), 0)
 
     async def catch_up(self, *, batch: int = BATCH, max_batches: int | None = None) -> int:

@@ -133,6 +133,32 @@ async def held_about(
     return about
 
 
+@dataclass(frozen=True, slots=True)
+class KeyStanding:
+    """Every key a held revocation names, and every key a held rotation retired with its limits."""
+
+    revoked: frozenset[bytes]
+    retired: dict[bytes, RotationLimit]
+
+
+async def key_standing(conn: AsyncConnection) -> KeyStanding:
+    """What every read flags its records by, in one statement on the caller's connection (a network holds
+    few revocations and rotations; one round trip costs more than reading them all)."""
+    rows = await conn.execute(
+        select(statements.c.kind, statements.c.subject, statements.c.last_seq, statements.c.at)
+        .where(statements.c.kind.in_([REVOKE, ROTATE]))
+        .order_by(statements.c.id)
+    )
+    revoked: set[bytes] = set()
+    retired: dict[bytes, RotationLimit] = {}
+    for kind, subject, last_seq, at in rows:
+        if kind == REVOKE:
+            revoked.add(subject)
+        else:
+            retired.setdefault(subject, RotationLimit(last_seq, at))
+    return KeyStanding(frozenset(revoked), retired)
+
+
 class StatementBook:
     def __init__(
         self, engine: AsyncEngine, *, network: str, on_purge: Callable[[], None] = lambda: None
@@ -205,21 +231,12 @@ class StatementBook:
 
     async def revoked(self) -> frozenset[bytes]:
         async with self._engine.connect() as conn:
-            rows = await conn.execute(select(statements.c.subject).where(statements.c.kind == REVOKE))
-            return frozenset(row.subject for row in rows)
+            return (await key_standing(conn)).revoked
 
     async def retired(self) -> dict[bytes, RotationLimit]:
         """Every key a held rotation retired, with its limits."""
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(statements.c.subject, statements.c.last_seq, statements.c.at)
-                .where(statements.c.kind == ROTATE)
-                .order_by(statements.c.id)
-            )
-            found: dict[bytes, RotationLimit] = {}
-            for row in rows:
-                found.setdefault(row.subject, RotationLimit(row.last_seq, row.at))
-            return found
+            return (await key_standing(conn)).retired
 
     async def rotation_into(self, key: bytes) -> bytes | None:
         """The latest held rotation into `key` (what a node presents in its handshakes), if any."""

@@ -1,7 +1,9 @@
 """The local store: every verified record this node holds, behind one small async API.
 
 Rule 1: bytes enter only through `ingest` (which verifies them) or `publish` (which signs them); what
-comes out is re-verified, so a tampered database cannot show a forged record.
+comes out is re-verified, so a tampered database cannot show a forged record. Only what comes out is:
+a read filters and cuts at its limit in the database, then verifies the rows it returns (about 0.1 ms
+of CPU each; docs/performance.md, "Query and search", says why no cheaper check replaces it).
 Rule 2: a batch is acknowledged (its report returned) only after its transaction commits.
 Rule 3: one author's sequence numbers are handed out under the database's write lock: two concurrent
 publishes can never sign two records at one sequence number.
@@ -46,12 +48,12 @@ from lapnode.store.lifecycle import (
 )
 from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.quarantine import QuarantinedRecord, SetAside
-from lapnode.store.queries import QueryFilters, build_query, check_limit, id_range, live_clause
+from lapnode.store.queries import ROW_COLUMNS, QueryFilters, build_query, check_limit, id_range, live_clause
 from lapnode.store.ranked import newest_ids
 from lapnode.store.schema import authors, equivocations, peers, records
 from lapnode.store.search import SearchIndex
 from lapnode.store.sql import fetch_all
-from lapnode.store.statements import StatementBook
+from lapnode.store.statements import KeyStanding, StatementBook, key_standing
 from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
 from lapnode.store.verifier import Ahead, Verifier
@@ -202,6 +204,10 @@ class FrozenAuthor:
     frozen_at: int
     reason: str
     evidence: list[tuple[int, bytes, bytes]]
+
+
+# What a read returns of each record: the wire bytes, when it arrived, its relay count, why purged.
+_Row = tuple[bytes, int, int, str | None]
 
 
 def _log_entry(position: int, row: RecordRow, hops: int, source: bytes | None) -> LogEntry:
@@ -628,11 +634,7 @@ class Store:
     async def get(self, id_or_prefix: str) -> StoredRecord:
         low, high = id_range(id_or_prefix)
         query = records.c.rid.between(low, high)
-        found = await self._read(
-            select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged)
-            .where(query)
-            .limit(2)
-        )
+        found = await self._read(select(*ROW_COLUMNS).where(query).limit(2))
         if not found:
             raise RecordNotFound(f"no record {id_or_prefix} in this store")
         if len(found) > 1:
@@ -642,32 +644,34 @@ class Store:
     async def query(self, filters: QueryFilters) -> list[StoredRecord]:
         """The records matching `filters`, newest first (`lapnode query`, bundles, the contacts directory).
 
-        A text query first brings the search index up to date (lapnode/store/search.py, Rule 2).
+        A text query first brings the search index up to date (lapnode/store/search.py, Rule 2). The
+        whole read is one connection (a lookup's cost was mostly round trips to the database thread,
+        docs/performance.md "Query and search").
         """
         check_limit(filters.limit)
-        if filters.text is not None:
-            await self.search.catch_up()
-        rows: Sequence[tuple[bytes, int, int, str | None]]
+        rows: Sequence[_Row]
         async with self._engine.connect() as conn:
+            if filters.text is not None and await self.search.behind_on(conn):
+                await conn.rollback()  # a snapshot older than the catch-up would not see its index rows
+                await self.search.catch_up()
             positions = await newest_ids(conn, filters)
             if positions is None:
                 rows = (await conn.execute(build_query(filters))).all()
-            else:
-                found = await conn.execute(
-                    select(
-                        records.c.id, records.c.wire, records.c.received_at, records.c.hops, records.c.purged
-                    ).where(records.c.id.in_(positions))
-                )
-                by_position = {
-                    int(row.id): (row.wire, row.received_at, row.hops, row.purged) for row in found
-                }
+            elif positions:
+                wanted = select(records.c.id, *ROW_COLUMNS).where(records.c.id.in_(positions))
+                by_position = {int(row[0]): tuple(row[1:]) for row in await conn.execute(wanted)}
                 rows = [by_position[p] for p in positions if p in by_position]
-        return await self._verified_rows(rows)
+            else:
+                rows = []
+            if not rows:
+                return []
+            standing = await key_standing(conn)
+        return self._verified_rows(rows, standing)
 
     async def live_of_kind(self, kind: str, *, now_ms: int, limit: int) -> list[StoredRecord]:
         """The live records of one kind (`live_clause`), oldest first, at most `limit` of them."""
         query = (
-            select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged)
+            select(*ROW_COLUMNS)
             .where(records.c.kind == kind, live_clause(now_ms))
             .order_by(records.c.created, records.c.id)
             .limit(limit)
@@ -678,7 +682,7 @@ class Store:
         """Every live record (queries.live_clause) of these kinds, oldest first: a small kind's whole
         history, such as the referrals and their statuses (lapnode.referrals)."""
         query = (
-            select(records.c.wire, records.c.received_at, records.c.hops, records.c.purged)
+            select(*ROW_COLUMNS)
             .where(records.c.kind.in_(list(kinds)), live_clause(now_ms))
             .order_by(records.c.created, records.c.id)
         )
@@ -733,19 +737,21 @@ class Store:
     async def _read(self, query: Select[bytes, int, int, str | None]) -> list[StoredRecord]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return await self._verified_rows(rows)
+            if not rows:
+                return []
+            standing = await key_standing(conn)
+        return self._verified_rows(rows, standing)
 
-    async def _verified_rows(self, rows: Sequence[tuple[bytes, int, int, str | None]]) -> list[StoredRecord]:
-        revoked = await self.statements.revoked() if rows else frozenset()
-        retired = await self.statements.retired() if rows else {}
+    def _verified_rows(self, rows: Sequence[_Row], standing: KeyStanding) -> list[StoredRecord]:
+        """The stored records of `rows`, each verified again (Rule 1), flagged by their author's standing."""
         result = []
         for wire, received_at, hops, purged in rows:
             verified = self._verified(wire)
             header = verified.header
             flags: list[str] = []
-            if header.author in revoked:
+            if header.author in standing.revoked:
                 flags.append(AUTHOR_REVOKED)
-            limit = retired.get(header.author)
+            limit = standing.retired.get(header.author)
             if limit is not None and not limit.allows(header.seq, header.created):
                 flags.append(KEY_RETIRED)
             result.append(StoredRecord(verified, received_at, hops, tuple(flags), purged))

@@ -137,18 +137,29 @@ async def test_reopening_an_existing_store_keeps_everything(database_url: str) -
         await second.close()
 
 
-async def test_a_tampered_row_is_never_shown(database_url: str) -> None:
+@pytest.mark.parametrize(
+    "filters",
+    [
+        QueryFilters(),
+        QueryFilters(indicator="pharma-spam.example"),  # the ranked walk on SQLite (lapnode/store/ranked.py)
+        QueryFilters(text="pharmacy"),
+        QueryFilters(jurisdiction="NL", kind="lead"),
+    ],
+)
+async def test_a_tampered_row_is_never_shown(database_url: str, filters: QueryFilters) -> None:
     records = chain(identity("alice"), 1)
     store = await Store.open(database_url, network=NETWORK)
     try:
         await store.ingest([records[0].wire])
+        assert [r.record.id for r in await store.query(filters)] == [records[0].id]
         async with store._engine.begin() as conn:  # simulating an attacker with database access
-            await conn.execute(text("UPDATE records SET created = created"))
             wire = bytearray(records[0].wire)
             wire[-3] ^= 0x01
             await conn.execute(text("UPDATE records SET wire = :w"), {"w": bytes(wire)})
         with pytest.raises(StoreError):
-            await store.query(QueryFilters())
+            await store.query(filters)
+        with pytest.raises(StoreError):
+            await store.get(records[0].id.hex())
     finally:
         await store.close()
 
