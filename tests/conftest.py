@@ -31,6 +31,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("PYTHONPYCACHEPREFIX", str(cache))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files marked `long_file` first, each file's tests kept in order.
+
+    `--dist loadfile` hands out files in collection order; a long file handed out last kept one worker
+    busy for minutes after the others had finished (the expiry test waits 90 s for its clock).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("long_file") is None)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}"

@@ -18,6 +18,8 @@ from tests.integration.lifecycle import holds_content, purged_as, three_nodes
 # Long enough for a record to reach three daemons on a loaded machine before it expires. A node stops
 # sending a record CLOCK_SKEW_MS (60 s) before it expires, so this leaves 30 s for the two hops.
 EXPIRES_IN = "90s"
+# Mostly waiting for that clock: started first, the other workers' files fill the wait.
+pytestmark = pytest.mark.long_file
 
 
 @pytest.fixture
