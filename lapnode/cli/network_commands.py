@@ -54,7 +54,7 @@ def split_address(text: str) -> tuple[str, int]:
 def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
     """Run the node daemon until SIGTERM or Ctrl-C."""
     # Imported here, not at the top: the daemon pulls in aiohttp and its metrics, about a fifth of the
-    # start-up of every other command, which never serves (docs/performance.md, "CLI start-up").
+    # start-up of every other command, which never serves (docs/performance.md, "Test suite time").
     from lapnode.daemon.app import Settings
     from lapnode.daemon.serve import configure_logging, serve
 
