@@ -27,8 +27,10 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
+# Files go to workers in collection order (--no-loadscope-reorder): xdist's default hands out the files
+# with the most tests first, which left the integration files, few tests but minutes each, for the end.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -n 3 --dist loadfile
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck layers pytest
 

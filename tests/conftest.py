@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,28 @@ import pytest
 from sqlalchemy.engine import make_url
 
 PG_ENV = "LAPNODE_TEST_DATABASE_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the processes the tests start (CLI commands, daemons, their workers) keep their bytecode.
+
+    With PYTHONDONTWRITEBYTECODE set, as on this kind of machine, every `lapnode` process compiled all of
+    lapnode's modules from source again: 0.1-0.25 s of CPU each, hundreds of processes a run
+    (docs/performance.md, "Test suite time"). Their bytecode goes to a cache outside the source tree.
+    """
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+        cache = Path(tempfile.gettempdir()) / f"lapnode-test-pycache-{os.getuid()}"
+        os.environ.setdefault("PYTHONPYCACHEPREFIX", str(cache))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files marked `long_file` first, each file's tests kept in order.
+
+    `make test` hands files to workers in collection order (`--no-loadscope-reorder`): a long file
+    handed out last kept one worker busy for minutes after the others had finished (the expiry test
+    waits 90 s for its clock; the leak oracle, a unit test, would otherwise follow every integration file).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("long_file") is None)
 
 
 @pytest.fixture

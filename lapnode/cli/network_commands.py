@@ -21,8 +21,6 @@ from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.render_network import peers_table, status_text
 from lapnode.clock import now_ms
 from lapnode.config import check_category, check_jurisdiction, check_listen
-from lapnode.daemon.app import Settings
-from lapnode.daemon.serve import configure_logging, serve
 from lapnode.errors import InputError
 from lapnode.home import NodeHome
 from lapnode.membership.node_credential import (
@@ -55,6 +53,11 @@ def split_address(text: str) -> tuple[str, int]:
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path))
 def serve_command(home: Path | None, passphrase_file: Path | None) -> None:
     """Run the node daemon until SIGTERM or Ctrl-C."""
+    # Imported here, not at the top: the daemon pulls in aiohttp and its metrics, about a fifth of the
+    # start-up of every other command, which never serves (docs/performance.md, "Test suite time").
+    from lapnode.daemon.app import Settings
+    from lapnode.daemon.serve import configure_logging, serve
+
     node_home = load_home(home)
     # A bad policy.toml stops the daemon here, before the passphrase is asked for: never serve without it.
     policy = load_policy(node_home.policy_path)

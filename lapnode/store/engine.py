@@ -5,16 +5,20 @@ and bulk ingest keeps its pace as the store grows.
 Rule 2: write transactions that must not interleave (publishing the next sequence number, appending to
 the audit chain) take the write lock at BEGIN (`BEGIN IMMEDIATE` on SQLite, an advisory lock on
 PostgreSQL: the store's write lock, or the audit trail's own).
-Rule 3: the schema is always brought to the newest alembic revision before anything else runs.
+Rule 3: the schema is always brought to the newest alembic revision before anything else runs. A store
+already there is recognised without alembic: its recorded revision is compared with the head of the
+migration files, read as text. Importing alembic was a fifth of every CLI command's start-up; it is
+imported when there is something to migrate, or when the files cannot be read that simply.
 """
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -69,7 +73,52 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_VERSIONS = Path(__file__).parent / "migrations" / "versions"
+# A module-level `revision = "..."` or `down_revision = ...` line, type annotation allowed.
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def script_head() -> str | None:
+    """The newest revision of the migration files, or None unless that is clear-cut: every file names
+    one revision and one earlier revision (or None) as plain strings, and exactly one revision is
+    nobody's predecessor. None sends `migrate` to alembic, which decides in full."""
+    revisions: set[str] = set()
+    predecessors: set[str] = set()
+    for path in _VERSIONS.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        found: dict[str, list[object]] = {"revision": [], "down_revision": []}
+        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            try:
+                found[name].append(ast.literal_eval(value))
+            except (ValueError, SyntaxError):
+                return None
+        match found["revision"], found["down_revision"]:
+            case [str(revision)], [str(down)]:
+                revisions.add(revision)
+                predecessors.add(down)
+            case [str(revision)], [None]:
+                revisions.add(revision)
+            case _:
+                return None
+    heads = revisions - predecessors
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(connection: Connection) -> bool:
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    head = script_head()
+    return head is not None and [row[0] for row in rows] == [head]
+
+
 def _upgrade(connection: Connection) -> None:
+    if _at_head(connection):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "lapnode.store:migrations")
     config.attributes["connection"] = connection

@@ -47,6 +47,8 @@ from tests.lapnode.oracle_model import (
 )
 
 EXAMPLES = int(os.environ.get("LAPNODE_ORACLE_EXAMPLES", "200"))
+# Its property test runs for over a minute on a loaded machine: started first, it cannot be the last.
+pytestmark = pytest.mark.long_file
 
 
 @pytest.fixture(scope="module")
