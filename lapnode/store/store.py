@@ -305,8 +305,9 @@ class Store:
         """Start verifying, in the worker pool, the records of `raws` not known to be held, so that the
         caller can pass the result to `ingest` of these same `raws` later: the next batch verifies while
         this one is written (lapnode.store.verifier Rule 5). None: nothing worth starting early."""
-        positions = [i for i, raw in enumerate(raws) if not self._held.holds(peek_record_id(raw) or b"")]
-        return self._verifier.start(raws, positions)
+        peeked = [peek_record_id(raw) for raw in raws]
+        positions = [i for i, rid in enumerate(peeked) if rid is None or not self._held.holds(rid)]
+        return self._verifier.start(raws, positions, peeked)
 
     async def _verify_todo(
         self, raws: Sequence[bytes], todo: list[int], ahead: Ahead | None
@@ -338,7 +339,10 @@ class Store:
         outcome = WriteOutcome()
         index: dict[bytes, int] = {}
         hop_counts: dict[bytes, int] = {}
-        peeked = [peek_record_id(raw) for raw in raws]
+        if ahead is not None and ahead.peeked is not None and len(ahead.peeked) == len(raws):
+            peeked = list(ahead.peeked)
+        else:
+            peeked = [peek_record_id(raw) for raw in raws]
         if (not raws or self._held.all_held(peeked, hops)) and self._defer_cursor(source, cursor):
             return IngestReport([], len(raws), [], [])
         if source is not None and source in self._deferred_cursors:

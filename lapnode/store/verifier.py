@@ -36,7 +36,7 @@ from typing import Final
 from lapnode.verification import worker
 from lapnode.verification.rows import RecordRow
 from lapnode.verification.worker import AuthorKeys, Verified, verify, verify_rows
-from protocol.envelope import Record
+from protocol.envelope import Record, RecordId
 
 CHUNK: Final = 500
 # Below this many records a batch is verified in-process: shipping it to a worker costs more.
@@ -71,6 +71,9 @@ class Ahead:
     positions with the job (Rule 5)."""
 
     chunks: tuple[tuple[tuple[int, ...], asyncio.Future[list[tuple[object, ...] | str]]], ...]
+    # The ids `peek_record_id` gave for every record of the batch it was started for, when known, so
+    # that `Store.ingest` need not peek again (None once batches are joined).
+    peeked: tuple[RecordId | None, ...] | None = None
 
     @property
     def positions(self) -> set[int]:
@@ -78,7 +81,9 @@ class Ahead:
 
     def shifted(self, offset: int) -> Ahead:
         """The same jobs, for the batch placed at `offset` in a larger one."""
-        return Ahead(tuple((tuple(p + offset for p in positions), job) for positions, job in self.chunks))
+        return Ahead(
+            tuple((tuple(p + offset for p in positions), job) for positions, job in self.chunks), None
+        )
 
     @staticmethod
     def joined(parts: Sequence[Ahead]) -> Ahead:
@@ -127,14 +132,22 @@ class Verifier:
                 raise
             self._pool = pool
 
-    def start(self, raws: Sequence[bytes], positions: Sequence[int]) -> Ahead | None:
+    def start(
+        self, raws: Sequence[bytes], positions: Sequence[int], peeked: Sequence[RecordId | None]
+    ) -> Ahead | None:
         """Start verifying `raws[p]` for each p of `positions` in the pool now (Rule 5); None when
-        there are too few to be worth a worker (AHEAD_THRESHOLD) or there is no pool."""
+        there are too few to be worth a worker (AHEAD_THRESHOLD) or there is no pool. `peeked` is what
+        `peek_record_id` gave for each of `raws`."""
         if len(positions) < AHEAD_THRESHOLD or self._workers <= 1:
             return None
-        return self._submit(raws, positions)
+        return self._submit(raws, positions, tuple(peeked))
 
-    def _submit(self, raws: Sequence[bytes], positions: Sequence[int]) -> Ahead:
+    def _submit(
+        self,
+        raws: Sequence[bytes],
+        positions: Sequence[int],
+        peeked: tuple[RecordId | None, ...] | None = None,
+    ) -> Ahead:
         self.warm_up()
         assert self._pool is not None
         loop = asyncio.get_running_loop()
@@ -143,7 +156,7 @@ class Verifier:
             part = tuple(positions[low:high])
             job = loop.run_in_executor(self._pool, worker.worker_rows, [raws[p] for p in part], self.network)
             chunks.append((part, job))
-        return Ahead(tuple(chunks))
+        return Ahead(tuple(chunks), peeked)
 
     def verify_one(self, raw: bytes) -> Record | str:
         """The verified record, or a one-line reason it was rejected."""
