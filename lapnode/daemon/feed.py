@@ -134,15 +134,20 @@ class Feed:
                 raise ChannelClosed("unexpected message from a subscriber", misbehaved=True)
 
     async def _stream(self, request: Subscribe) -> None:
-        position, idle_sent = request.cursor, -1
+        position = request.cursor
+        # The position the subscriber was last told of (by a batch or `idle`), and whether it has had an
+        # `idle` this session. A live record needs no `idle` after its batch: the batch's `upto` already
+        # told the same position, and the subscriber knows it is caught up (SPEC §6.5 rule 4). On a mesh
+        # that frame, and its handling, was a third of the messages per record per link.
+        told, idle_sent = -1, False
         kinds = frozenset(request.kinds)
         while True:
             await self._wait_for_window()
             entries = await self._store.read_log(position, limit=READ_AHEAD)
             if not entries:
-                if idle_sent != position:
+                if not idle_sent or told != position:
                     await self._channel.send(CaughtUp(position))
-                    idle_sent = position
+                    told, idle_sent = position, True
                 self._stats.head = await self._store.wait_for_growth(position, timeout=IDLE_WAIT)
                 continue
             items, size = self._select(entries, kinds, request.vector)
@@ -155,6 +160,7 @@ class Feed:
             await self._record_decisions(upto=position)
             if items:
                 await self._channel.send(Batch(position, tuple(items)))
+                told = position
                 self._window.add(position, size)
                 self._stats.sent += len(items)
                 RECORDS_SENT.inc(len(items))
