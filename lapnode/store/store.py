@@ -693,7 +693,15 @@ class Store:
         return await self._read(query)
 
     async def has_kind_after(self, kind: str, position: int) -> bool:
-        """Whether the log holds a record of `kind` past `position`: a range scan of the log, no bytes."""
+        """Whether the log holds a record of `kind` past `position`: a range scan of the log, no bytes.
+
+        The in-memory tail answers when it holds every position from `position` to the head this store
+        knows (our own commits): the referral desk asks after every growth, and on a relaying node that
+        was a connection and a query per record stored."""
+        if self._head > position:
+            recent = self._tail.read(position, self._head - position)
+            if recent is not None and recent[-1].position >= self._head:
+                return any(entry.kind == kind for entry in recent)
         query = select(records.c.id).where(records.c.id > position, records.c.kind == kind).limit(1)
         async with self._engine.connect() as conn:
             return (await conn.execute(query)).first() is not None

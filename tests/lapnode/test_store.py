@@ -259,6 +259,35 @@ async def test_a_caught_up_feed_asks_the_database_nothing_while_the_head_is_fres
     assert [entry.position for entry in await store.read_log(3, limit=10)] == [4]
 
 
+async def test_asking_for_a_kind_past_a_position_is_answered_from_memory_for_our_own_writes(
+    store: Store, database_url: str
+) -> None:
+    alice = identity("alice")
+    first = make_record(alice, 1, None, kind="lead")
+    await store.ingest([first.wire])
+    await store.ingest([make_record(alice, 2, first.id, kind="contact", document=contact_document()).wire])
+    connects: list[object] = []
+
+    def count(*args: object) -> None:
+        connects.append(args)
+
+    sync_engine = store._engine.sync_engine
+    event.listen(sync_engine, "engine_connect", count)
+    try:
+        assert await store.has_kind_after("contact", 0) and await store.has_kind_after("contact", 1)
+        assert not await store.has_kind_after("lead", 1)
+    finally:
+        event.remove(sync_engine, "engine_connect", count)
+    assert connects == []
+    # Another process's write is not in memory: the database answers.
+    other = await Store.open(database_url, network=NETWORK)
+    try:
+        await other.ingest([make_record(identity("bob"), 1, None, kind="lead").wire])
+    finally:
+        await other.close()
+    assert await store.has_kind_after("lead", 2)
+
+
 async def test_peer_book(store: Store) -> None:
     key = identity("peer").public_key.raw
     await store.peers.add(key, "127.0.0.1:7450", now_ms=T0, name="opta", jurisdiction="NL")
