@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from lapnode.daemon.channel import Channel, ChannelClosed
-from lapnode.daemon.metrics import RECORDS_SENT
+from lapnode.daemon.metrics import BATCHES_SENT, IDLE_SENT, RECORDS_SENT
 from lapnode.daemon.statements import MembershipGossip
 from lapnode.policy import Decision, Policy, Recipient, decide, disclosed_wire
 from lapnode.store import AuditEvent, LogEntry, Store
@@ -147,6 +147,7 @@ class Feed:
             if not entries:
                 if not idle_sent or told != position:
                     await self._channel.send(CaughtUp(position))
+                    IDLE_SENT.inc()
                     told, idle_sent = position, True
                 self._stats.head = await self._store.wait_for_growth(position, timeout=IDLE_WAIT)
                 continue
@@ -160,6 +161,7 @@ class Feed:
             await self._record_decisions(upto=position)
             if items:
                 await self._channel.send(Batch(position, tuple(items)))
+                BATCHES_SENT.inc()
                 told = position
                 self._window.add(position, size)
                 self._stats.sent += len(items)

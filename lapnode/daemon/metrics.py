@@ -7,6 +7,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECORDS_SENT = Counter("lapnode_records_sent", "Records sent to subscribers", registry=REGISTRY)
+BATCHES_SENT = Counter("lapnode_batches_sent", "Gossip batches sent to subscribers", registry=REGISTRY)
+IDLE_SENT = Counter(
+    "lapnode_idle_sent",
+    "Gossip idle messages sent to subscribers (caught up at a new position)",
+    registry=REGISTRY,
+)
 RECORDS_RECEIVED = Counter("lapnode_records_received", "Records stored from peers", registry=REGISTRY)
 RECORDS_REJECTED = Counter(
     "lapnode_records_rejected", "Records from peers that failed verification", registry=REGISTRY

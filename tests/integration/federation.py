@@ -202,6 +202,15 @@ class NodeProcess:
         except (OSError, ValueError, http.client.HTTPException):
             return None
 
+    def counter(self, name: str) -> float:
+        """An unlabelled sample of the daemon's /metrics (0 when absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port + 1}/metrics", timeout=5) as answer:
+            for line in answer.read().decode().splitlines():
+                sample, _, value = line.partition(" ")
+                if sample == name:
+                    return float(value)
+        return 0.0
+
     def _report(self) -> dict[str, object]:
         report = self.status()
         if report is None:

@@ -86,6 +86,18 @@ def test_a_record_published_on_a_reaches_c_through_b(line: Line) -> None:
     assert c_on_b["records_sent"] >= 1
 
 
+def test_live_records_cost_a_batch_each_and_no_idle_message(line: Line) -> None:
+    """SPEC §6.5 rule 4: once a subscriber has had `idle`, a live batch's `upto` tells it the position;
+    the publisher does not follow each batch with another `idle` (bounded work per record per link)."""
+    line.b.wait_for(line.a.publish(title="Before counting"))
+    batches, idles = line.a.counter("lapnode_batches_sent_total"), line.a.counter("lapnode_idle_sent_total")
+    published = [line.a.publish(title=f"Live record {n}") for n in range(3)]
+    for record_id in published:
+        line.b.wait_for(record_id)
+    assert 1 <= line.a.counter("lapnode_batches_sent_total") - batches <= 3
+    assert line.a.counter("lapnode_idle_sent_total") - idles == 0
+
+
 # Each of these is within B's pinned attributes but not C's, or may not travel a second hop.
 WITHHELD_FROM_C = {
     "audience government only (C is enforcement)": ("--audience-category", "government"),
