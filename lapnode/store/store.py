@@ -321,7 +321,7 @@ class Store:
         async for chunk in self._verifier.verify_rows([raws[i] for i in now]):
             yield list(zip(now[done : done + len(chunk)], chunk, strict=True))
             done += len(chunk)
-        if ahead is not None:
+        if ahead is not None and not wanted.isdisjoint(covered):
             async for results in ahead.results():
                 yield [(position, result) for position, result in results if position in wanted]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event, text
@@ -231,30 +233,42 @@ async def test_waiting_for_growth_wakes_on_a_new_record(store: Store) -> None:
     assert await store.wait_for_growth(1, timeout=0.01) == 1
 
 
+@contextlib.contextmanager
+def connections_opened(store: Store) -> Iterator[list[object]]:
+    """The database connections `store` opens inside the block (bounded work: none, for a memory answer)."""
+    opened: list[object] = []
+
+    def count(*args: object) -> None:
+        opened.append(args)
+
+    sync_engine = store._engine.sync_engine
+    event.listen(sync_engine, "engine_connect", count)
+    try:
+        yield opened
+    finally:
+        event.remove(sync_engine, "engine_connect", count)
+
+
+async def ingest_elsewhere(database_url: str, wires: list[bytes]) -> None:
+    """Store records through a second store on the same database, as another process would."""
+    other = await Store.open(database_url, network=NETWORK)
+    try:
+        await other.ingest(wires)
+    finally:
+        await other.close()
+
+
 async def test_a_caught_up_feed_asks_the_database_nothing_while_the_head_is_fresh(
     store: Store, database_url: str
 ) -> None:
     records = chain(identity("alice"), 4)
     await store.ingest([r.wire for r in records[:3]])
     assert await store.wait_for_growth(0, timeout=1) == 3
-    connects: list[object] = []
-
-    def count(*args: object) -> None:
-        connects.append(args)
-
-    sync_engine = store._engine.sync_engine
-    event.listen(sync_engine, "engine_connect", count)
-    try:
+    with connections_opened(store) as connects:
         assert await store.read_log(3, limit=10) == []
-    finally:
-        event.remove(sync_engine, "engine_connect", count)
     assert connects == []
     # A record another process stores is still found, when the head is read again (the poll).
-    other = await Store.open(database_url, network=NETWORK)
-    try:
-        await other.ingest([records[3].wire])
-    finally:
-        await other.close()
+    await ingest_elsewhere(database_url, [records[3].wire])
     assert await store.wait_for_growth(3, timeout=5) == 4
     assert [entry.position for entry in await store.read_log(3, limit=10)] == [4]
 
@@ -266,25 +280,12 @@ async def test_asking_for_a_kind_past_a_position_is_answered_from_memory_for_our
     first = make_record(alice, 1, None, kind="lead")
     await store.ingest([first.wire])
     await store.ingest([make_record(alice, 2, first.id, kind="contact", document=contact_document()).wire])
-    connects: list[object] = []
-
-    def count(*args: object) -> None:
-        connects.append(args)
-
-    sync_engine = store._engine.sync_engine
-    event.listen(sync_engine, "engine_connect", count)
-    try:
+    with connections_opened(store) as connects:
         assert await store.has_kind_after("contact", 0) and await store.has_kind_after("contact", 1)
         assert not await store.has_kind_after("lead", 1)
-    finally:
-        event.remove(sync_engine, "engine_connect", count)
     assert connects == []
     # Another process's write is not in memory: the database answers.
-    other = await Store.open(database_url, network=NETWORK)
-    try:
-        await other.ingest([make_record(identity("bob"), 1, None, kind="lead").wire])
-    finally:
-        await other.close()
+    await ingest_elsewhere(database_url, [make_record(identity("bob"), 1, None, kind="lead").wire])
     assert await store.has_kind_after("lead", 2)
 
 
