@@ -53,10 +53,23 @@ _PORT_RANGE = (20_000, 32_000)
 _handed_out: set[int] = set()
 
 
+def _worker_range() -> tuple[int, int]:
+    """This test process's share of _PORT_RANGE. Under pytest-xdist each worker draws from its own
+    slice: `_handed_out` is per process, and two workers once drew adjacent pairs, so a daemon found its
+    admin port taken ("address already in use")."""
+    low, high = _PORT_RANGE
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or "1")
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+    span = (high - low) // max(workers, 1)
+    return low + (index % max(workers, 1)) * span, low + (index % max(workers, 1) + 1) * span - 1
+
+
 def free_port_pair() -> int:
     """A port p such that p and p + 1 (the admin side) are both free on 127.0.0.1."""
+    low, high = _worker_range()
     for _ in range(500):
-        port = random.randrange(*_PORT_RANGE)
+        port = random.randrange(low, high)
         if port in _handed_out or port + 1 in _handed_out or not all(_free(p) for p in (port, port + 1)):
             continue
         _handed_out.update((port, port + 1))
