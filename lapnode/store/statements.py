@@ -124,12 +124,11 @@ async def held_about(
     about = HeldAbout(set(), {}, {})
     for kind, raw_subject, signer, last_seq, at in rows:
         subject = bytes(raw_subject)
-        if kind == REVOKE and subject in key_set:
-            about.revoked.add(subject)
-        elif kind == ROTATE and subject in key_set:
-            about.retired.setdefault(subject, RotationLimit(last_seq, at))
-        elif kind == RETRACT and subject in rid_set:
-            about.retractions.setdefault(subject, set()).add(bytes(signer))
+        if kind == RETRACT:
+            if subject in rid_set:
+                about.retractions.setdefault(subject, set()).add(bytes(signer))
+        elif subject in key_set:
+            _note_key_statement(kind, subject, last_seq, at, about.revoked, about.retired)
     return about
 
 
@@ -152,11 +151,24 @@ async def key_standing(conn: AsyncConnection) -> KeyStanding:
     revoked: set[bytes] = set()
     retired: dict[bytes, RotationLimit] = {}
     for kind, subject, last_seq, at in rows:
-        if kind == REVOKE:
-            revoked.add(subject)
-        else:
-            retired.setdefault(subject, RotationLimit(last_seq, at))
+        _note_key_statement(kind, subject, last_seq, at, revoked, retired)
     return KeyStanding(frozenset(revoked), retired)
+
+
+def _note_key_statement(
+    kind: str,
+    subject: bytes,
+    last_seq: int,
+    at: int,
+    revoked: set[bytes],
+    retired: dict[bytes, RotationLimit],
+) -> None:
+    """Add one revocation or rotation row (read in statement order) to what is known of keys: the first
+    rotation of a key sets its limits (Rule 4: a later, different one is a fork, kept but not applied)."""
+    if kind == REVOKE:
+        revoked.add(subject)
+    elif kind == ROTATE:
+        retired.setdefault(subject, RotationLimit(last_seq, at))
 
 
 class StatementBook:
