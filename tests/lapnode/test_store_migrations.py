@@ -19,7 +19,7 @@ from lapnode.store import Store
 from lapnode.store.engine import create_engine, migrate, script_head
 from tests.factories import NETWORK
 
-# A revision three steps behind the head; the head revision adds the index on records.expires.
+# A revision four steps behind the head, from before the index on records.expires (0008).
 OLDER = "0007_lifecycle"
 HEAD_INDEX = "ix_records_expires"
 
