@@ -137,6 +137,18 @@ def test_peek_finds_the_id_of_every_record_and_nothing_else() -> None:
     assert peek_record_id(codec.encode([1, 2, 3])) is None
 
 
+def test_peek_answers_each_input_on_its_own_whatever_came_before() -> None:
+    # The peek reuses one reader per thread: what is left of a bad or truncated input, or bytes after a
+    # record, must never leak into the next answer.
+    before = (LEAD.wire[:-1], LEAD.wire[:40], b"\x83", LEAD.wire + b"\x01", b"\xc1", codec.encode([1, 2]))
+    for leftover in before:
+        peek_record_id(leftover)
+        assert peek_record_id(LEAD.wire) == LEAD.id
+        assert peek_record_id(LEAD.wire[:-1]) is None
+    assert peek_record_id(LEAD.wire + b"\x01") == LEAD.id  # as before: the id is made of h and s only
+    assert peek_record_id(LEAD.wire) == LEAD.id
+
+
 def test_author_id_is_the_bech32_node_id() -> None:
     words = bech32.convertbits(LEAD.header.author, 8, 5, True)
     assert words is not None
