@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,27 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+def _bind_as_is(value: None) -> None:
+    return value
+
+
+def _skip_adaptation_lookup() -> None:
+    """Register identity adapters for bytes and None in Python's sqlite3 module (process-wide).
+
+    Why: on Python 3.11, binding a bytes or None parameter asks the sqlite3 adaptation protocol for an
+    adapter; with none registered it looks up `__adapt__` on a type, and that raises and formats an
+    AttributeError every time before clearing it. A record row binds about ten such values (ids, scope,
+    wire bytes, NULLs): measured with callgrind, a twentieth of the daemon's instructions per ingested
+    record. A registered adapter is found by one dict lookup instead. Values are bound exactly as
+    before: `bytes` returns an exact bytes object unchanged, and None stays None (NULL).
+    """
+    sqlite3.register_adapter(bytes, bytes)
+    sqlite3.register_adapter(type(None), _bind_as_is)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
+    _skip_adaptation_lookup()
+
     # pysqlite's own transaction handling would defer BEGIN; we take control of it so that a writer
     # can take the lock up front (SQLAlchemy docs, "Serializable isolation / Savepoints" for SQLite).
     @event.listens_for(engine.sync_engine, "connect")
