@@ -381,6 +381,9 @@ def lead(**options: Any) -> None:
 
 @publish.command()
 @_publish_options
+@click.option("--category", help="What kind of activity, e.g. 'email-spam' or 'phishing'.")
+@click.option("--jurisdiction", metavar="CC", help="Where it was measured (ISO 3166-1 alpha-2).")
+@click.option("--region", help="Where it was measured, when not one country, e.g. 'EU'.")
 @click.option("--metric", help="What is measured, e.g. 'complaints'.")
 @click.option("--value", help="Integer, or a decimal written as text (e.g. 12.5).")
 @click.option("--unit", help="Unit, e.g. 'count' or 'percent'.")

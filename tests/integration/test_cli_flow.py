@@ -218,6 +218,28 @@ def test_show_by_prefix(node: Node) -> None:
     assert f"id: {record_id}" in text and "example.com" in text
 
 
+def test_a_trend_can_be_published_from_flags_alone(cli: Cli, tmp_path: Path) -> None:
+    fresh = Node(tmp_path / "bnetza", cli)
+    cli.init(fresh.home, "BNetzA", "DE", "--no-passphrase")
+    record_id = fresh.ok(
+        "publish", "trend", "--category", "telemarketing", "--jurisdiction", "DE", "--metric", "complaints",
+        "--value", "4180", "--unit", "count", "--period-start", "2025-01-01", "--period-end", "2025-03-31",
+    ).strip()  # fmt: skip
+    body = json.loads(fresh.ok("show", record_id, "--json"))["body"]
+    assert {k: body[k] for k in ("category", "jurisdiction", "metric", "value", "unit")} == {
+        "category": "telemarketing",
+        "jurisdiction": "DE",
+        "metric": "complaints",
+        "value": 4180,
+        "unit": "count",
+    }
+    regional = fresh.ok(
+        "publish", "trend", "--category", "phishing", "--region", "EU", "--metric", "reports",
+        "--value", "12.5", "--unit", "percent", "--period-start", "2025-01-01", "--period-end", "2025-01-31",
+    ).strip()  # fmt: skip
+    assert json.loads(fresh.ok("show", regional, "--json"))["body"]["region"] == "EU"
+
+
 @pytest.fixture(scope="module")
 def partner(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Node:
     """A second node, NCSC in GB, that OPTA has in its peer book: bundles are made for a known peer."""
