@@ -92,18 +92,15 @@ records = Table(
 
 # `query --indicator` and `query --jurisdiction`. The key is the lookup order, and on SQLite the table
 # is WITHOUT ROWID, so each term costs one B-tree insert instead of three. A record's terms are found
-# again by recomputing them from the record, so no index by record is needed.
+# again by recomputing them from the record, so no index by record is needed; for the same reason there
+# is no foreign key to records: the writer moves a relogged record's terms and the purge removes them, by
+# full key (a cascade had to scan the whole table for each relogged record: migration 0015).
 terms = Table(
     "terms",
     metadata,
     Column("value", Text, primary_key=True),
     Column("term_type", String(16), primary_key=True),
-    Column(
-        "record_id",
-        RowId,
-        ForeignKey("records.id", ondelete="CASCADE", onupdate="CASCADE"),
-        primary_key=True,
-    ),
+    Column("record_id", RowId, primary_key=True),
     sqlite_with_rowid=False,
 )
 

@@ -380,7 +380,9 @@ class Store:
                     if hops is not None:
                         hop_counts.setdefault(result.id, hop)
                     verified.append(result)
-                written = await write_records(conn, verified, now_ms=_now_ms(), origin=origin, none_held=True)
+                written = await write_records(
+                    conn, verified, now_ms=_now_ms(), network=self.network, origin=origin, none_held=True
+                )
                 outcome.merge(written)
                 set_aside += await quarantine.hold(conn, aside, source_id=origin.source_id, now_ms=_now_ms())
             if source is not None:
@@ -434,7 +436,7 @@ class Store:
             if screen is not None and closer:
                 closer = await _admitted(conn, closer, origin.source_key, screen)
             outcome.relogged += await relog_shorter_paths(
-                conn, held, Origin(origin.source_id, closer, origin.source_key)
+                conn, held, Origin(origin.source_id, closer, origin.source_key), network=self.network
             )
         # A record repeated within the batch is verified once; the repeats count as duplicates. So no
         # record still to verify is held or repeated, which spares write_records a second lookup.
@@ -465,7 +467,9 @@ class Store:
             row = await self._one_held(conn, id_or_prefix)
             record = self._verified(row.wire)
             origin = Origin(row.source_id, {record.id: row.hops})
-            outcome = await write_records(conn, [RecordRow.of(record)], now_ms=_now_ms(), origin=origin)
+            outcome = await write_records(
+                conn, [RecordRow.of(record)], now_ms=_now_ms(), network=self.network, origin=origin
+            )
             if record.id in outcome.refused:
                 raise StoreError(f"cannot release {record.id.hex()}: {outcome.refused[record.id]}")
             await quarantine.remove(conn, row.row_id)
@@ -628,7 +632,7 @@ class Store:
             if supersedes is not None:
                 # A sealed body hides its link from the store (SPEC §3.7); the author knows it.
                 stored = stored._replace(supersedes=supersedes)
-            outcome = await write_records(conn, [stored], now_ms=_now_ms())
+            outcome = await write_records(conn, [stored], now_ms=_now_ms(), network=self.network)
             if record.id not in outcome.stored:
                 raise StoreError(outcome.refused.get(record.id, "the new record was not stored"))
         self._held.note([(record.id, 0)])

@@ -21,14 +21,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lapnode.store.lifecycle import EXPIRED, RETRACTED, Authority, stub_for
 from lapnode.store.schema import authors, equivocations, records, terms
-from lapnode.store.sql import bulk_insert, fetch_all, select_in
+from lapnode.store.sql import bulk_insert, execute, fetch_all, select_in
 from lapnode.store.statements import held_about
 from lapnode.verification.rows import RecordRow
+from lapnode.verification.worker import AuthorKeys, verify
 from protocol.envelope import RecordId
 
 _SPANS_PER_STATEMENT = 50
@@ -111,6 +112,7 @@ async def write_records(
     batch: Sequence[RecordRow],
     *,
     now_ms: int,
+    network: str,
     origin: Origin = LOCAL,
     none_held: bool = False,
 ) -> WriteOutcome:
@@ -128,7 +130,7 @@ async def write_records(
             unique[record.id] = record
     known = {} if none_held else await known_ids(conn, list(unique))
     outcome.duplicates += len(known)
-    outcome.relogged += await relog_shorter_paths(conn, known, origin)
+    outcome.relogged += await relog_shorter_paths(conn, known, origin, network=network)
     fresh = sorted((r for rid, r in unique.items() if rid not in known), key=lambda r: (r.author, r.seq))
     if not fresh:
         return outcome
@@ -214,7 +216,7 @@ async def known_ids(conn: AsyncConnection, rids: list[bytes]) -> dict[bytes, tup
 
 
 async def relog_shorter_paths(
-    conn: AsyncConnection, known: dict[bytes, tuple[int, int, bytes]], origin: Origin
+    conn: AsyncConnection, known: dict[bytes, tuple[int, int, bytes]], origin: Origin, *, network: str
 ) -> int:
     """Move records that just arrived by a shorter path to the end of the log, with the smaller count.
 
@@ -231,13 +233,40 @@ async def relog_shorter_paths(
     if not shorter:
         return 0
     first = await next_position(conn)
-    for offset, (position, hops) in enumerate(sorted(shorter)):
+    moves = [(position, first + offset, hops) for offset, (position, hops) in enumerate(sorted(shorter))]
+    await _move_terms(conn, [(old, new) for old, new, _ in moves], network=network)
+    for old, new, hops in moves:
         await conn.execute(
-            update(records)
-            .where(records.c.id == position)
-            .values(id=first + offset, hops=hops, source_id=origin.source_id)
+            update(records).where(records.c.id == old).values(id=new, hops=hops, source_id=origin.source_id)
         )
-    return len(shorter)
+    return len(moves)
+
+
+async def _move_terms(conn: AsyncConnection, moves: Sequence[tuple[int, int]], *, network: str) -> None:
+    """Give the index terms of each relogged record (old position, new position) its new position.
+
+    They are found by full key, recomputed from the record as stored (terms has no index by record, and no
+    foreign key to cascade: schema.py). A stored record that no longer verifies (altered in the database)
+    has its terms found by a scan, as the purge does.
+    """
+    query = "SELECT id, wire FROM records WHERE id IN ({values})"
+    stored = dict(await select_in(conn, query, [old for old, _ in moves]))
+    keys = AuthorKeys()
+    by_key: list[dict[str, object]] = []
+    for old, new in moves:
+        verified = verify(bytes(stored[old]), network, keys)
+        if isinstance(verified, str):
+            await execute(conn, "UPDATE terms SET record_id = {} WHERE record_id = {}", (new, old))
+            continue
+        by_key += [{"v": v, "t": t, "old": old, "new": new} for t, v in RecordRow.of(verified).terms]
+    if by_key:
+        await conn.execute(
+            update(terms)
+            .where(terms.c.value == bindparam("v"), terms.c.term_type == bindparam("t"))
+            .where(terms.c.record_id == bindparam("old"))
+            .values(record_id=bindparam("new")),
+            by_key,
+        )
 
 
 async def _neighbours(

@@ -17,6 +17,7 @@ from lapnode.store import (
     Store,
     StoreError,
 )
+from lapnode.verification.rows import RecordRow
 from protocol.envelope import Record, RecordId
 from protocol.kinds import SealedBody, body_from_document, parse_body
 from protocol.scope import Scope
@@ -319,8 +320,18 @@ async def test_a_shorter_path_relogs_the_record_with_the_smaller_hop_count(store
     ]
     assert log[-1].position == 3
     assert await store.query(QueryFilters(indicator="pharma-spam.example")) != []
+    # Its index terms moved with it: all at the new position, none left at the old one.
+    counts = {2: len(RecordRow.of(records[1]).terms), 3: len(RecordRow.of(records[0]).terms)}
+    assert await _term_positions(store) == counts
     again = await store.ingest([records[0].wire], source=far.public_key.raw, hops=[5], cursor=3)
     assert again.duplicates == 1 and (await store.read_log(2, limit=10))[0].hops == 0
+
+
+async def _term_positions(store: Store) -> dict[int, int]:
+    """How many index terms each log position has (the table has no public reader)."""
+    async with store._engine.connect() as conn:
+        rows = await conn.execute(text("SELECT record_id, COUNT(*) FROM terms GROUP BY record_id"))
+        return {int(position): int(count) for position, count in rows}
 
 
 async def test_a_held_record_is_not_verified_again_and_a_tampered_copy_changes_nothing(store: Store) -> None:

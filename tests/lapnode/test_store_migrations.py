@@ -15,13 +15,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lapnode.store import Store
+from lapnode.store import QueryFilters, Store
 from lapnode.store.engine import create_engine, migrate, script_head
-from tests.factories import NETWORK
+from tests.factories import NETWORK, identity, lead_document, make_record
 
 # A revision four steps behind the head, from before the index on records.expires (0008).
 OLDER = "0007_lifecycle"
 HEAD_INDEX = "ix_records_expires"
+BEFORE_0015 = "0014_partial_indexes"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -80,3 +81,39 @@ async def test_a_store_at_the_head_opens_again_unchanged(engine: AsyncEngine, da
     await store.close()
     assert await versions(engine) == [script_head()]
     assert await schema(engine) == before
+
+
+async def test_the_terms_table_keeps_every_row_through_0015_both_ways(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    # 0015 copies the terms table on SQLite (it drops the foreign key); a query by indicator must find the
+    # same records after an upgrade from 0014 with data in it, and after a downgrade to it.
+    lead = make_record(identity("alice"), 1, None, kind="lead", document=lead_document())
+    store = await Store.open(database_url, network=NETWORK)
+    await store.ingest([lead.wire])
+    await store.close()
+    before = await term_rows(engine)
+    assert before
+
+    async with engine.begin() as connection:
+        await connection.run_sync(
+            lambda sync: command.downgrade(alembic_config(sync), "0014_partial_indexes")
+        )
+    assert await term_rows(engine) == before
+    store = await Store.open(database_url, network=NETWORK)
+    try:
+        assert [
+            found.record.id for found in await store.query(QueryFilters(indicator="pharma-spam.example"))
+        ] == [lead.id]
+    finally:
+        await store.close()
+    assert await versions(engine) == [script_head()]
+    assert await term_rows(engine) == before
+
+
+async def term_rows(engine: AsyncEngine) -> list[tuple[str, str, int]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT value, term_type, record_id FROM terms ORDER BY 1, 2, 3")
+        )
+        return [(str(v), str(t), int(r)) for v, t, r in rows]
