@@ -301,13 +301,15 @@ class Store:
             if ahead is not None:
                 ahead.cancel()
 
-    def verify_ahead(self, raws: Sequence[bytes]) -> Ahead | None:
+    def verify_ahead(self, raws: Sequence[bytes]) -> Ahead:
         """Start verifying, in the worker pool, the records of `raws` not known to be held, so that the
         caller can pass the result to `ingest` of these same `raws` later: the next batch verifies while
-        this one is written (lapnode.store.verifier Rule 5). None: nothing worth starting early."""
+        this one is written (lapnode.store.verifier Rule 5). With nothing worth starting early, it has no
+        jobs, but its peeked ids still spare `ingest` a second peek."""
         peeked = [peek_record_id(raw) for raw in raws]
         positions = [i for i, rid in enumerate(peeked) if rid is None or not self._held.holds(rid)]
-        return self._verifier.start(raws, positions, peeked)
+        started = self._verifier.start(raws, positions, peeked)
+        return started if started is not None else Ahead((), tuple(peeked))
 
     async def _verify_todo(
         self, raws: Sequence[bytes], todo: list[int], ahead: Ahead | None

@@ -4,7 +4,7 @@ the store ends exactly as it would without it, and still refuses what does not v
 from __future__ import annotations
 
 from lapnode.store import Store
-from lapnode.store.verifier import AHEAD_THRESHOLD
+from lapnode.store.verifier import AHEAD_THRESHOLD, Ahead
 from tests.factories import chain, identity
 
 
@@ -38,11 +38,27 @@ async def test_records_held_by_then_are_duplicates_not_verified_twice(store: Sto
     report = await store.ingest(wires, ahead=ahead)
     assert report.stored == [] and report.duplicates == len(wires)
     # Records this store knows it holds are not sent to the workers again.
-    assert store.verify_ahead(wires) is None
+    assert store.verify_ahead(wires).chunks == ()
 
 
 async def test_a_small_batch_is_verified_when_written(store: Store) -> None:
-    wires = [record.wire for record in chain(identity("ahead-small"), AHEAD_THRESHOLD - 1)]
-    assert store.verify_ahead(wires) is None
-    report = await store.ingest(wires, ahead=None)
+    records = chain(identity("ahead-small"), AHEAD_THRESHOLD - 1)
+    wires = [record.wire for record in records]
+    ahead = store.verify_ahead(wires)
+    # No worker job for so few, but the ids it peeked go along to the write.
+    assert ahead.chunks == () and ahead.peeked == tuple(record.id for record in records)
+    report = await store.ingest(wires, ahead=ahead)
     assert len(report.stored) == AHEAD_THRESHOLD - 1
+
+
+async def test_batches_joined_for_one_write_keep_their_peeked_ids_in_order(store: Store) -> None:
+    records = chain(identity("ahead-joined"), 3 * AHEAD_THRESHOLD)
+    first, second = records[: 2 * AHEAD_THRESHOLD], records[2 * AHEAD_THRESHOLD :]
+    parts = [store.verify_ahead([r.wire for r in first]), store.verify_ahead([r.wire for r in second])]
+    joined = Ahead.joined([parts[0].shifted(0), parts[1].shifted(len(first))])
+    assert joined.peeked == tuple(record.id for record in records)
+    assert joined.positions == set(range(len(records)))
+    report = await store.ingest([r.wire for r in records], ahead=joined)
+    assert report.stored == [record.id for record in records]
+    # A part without peeked ids (made elsewhere) makes the joined one peek again rather than misalign.
+    assert Ahead.joined([parts[0].shifted(0), Ahead(())]).peeked is None
