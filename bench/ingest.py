@@ -16,6 +16,7 @@ from bench.corpus import NETWORK, signed_records
 from bench.report import emit
 from lapnode.runtime import tune_for_bulk_work
 from lapnode.store import Store
+from lapnode.store.verifier import Ahead
 
 
 def raw_verify_per_s(samples: int = 20_000) -> float:
@@ -45,7 +46,7 @@ async def run(*, records: int, authors: int, batch: int) -> None:
             # one call, with no pause between batches, so each batch starts verifying while the one
             # before is written (Store.verify_ahead), as one call would keep the workers busy.
             batches = [raws[start : start + batch] for start in range(0, records, batch)]
-            ahead = store.verify_ahead(batches[0])
+            ahead: Ahead | None = store.verify_ahead(batches[0])
             for number, current in enumerate(batches):
                 following = store.verify_ahead(batches[number + 1]) if number + 1 < len(batches) else None
                 report = await store.ingest(current, ahead=ahead)
