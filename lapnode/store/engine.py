@@ -21,8 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_
 
 from lapnode.errors import LapnodeError
 
@@ -44,7 +46,11 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.drivername == "sqlite+aiosqlite":
         # hide_parameters: a failed statement's error must not carry record contents (personal data,
         # case details) into logs or an operator's terminal.
-        engine = create_async_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
+        # No rollback on every return to the pool: `_configure_sqlite` rolls back only a connection that
+        # is still in a transaction (see `_on_reset`).
+        engine = create_async_engine(
+            parsed, connect_args={"timeout": 30}, hide_parameters=True, pool_reset_on_return=None
+        )
         _configure_sqlite(engine)
         return engine
     if parsed.drivername == "postgresql+asyncpg":
@@ -88,10 +94,30 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Why both handlers talk to aiosqlite directly: through SQLAlchemy's cursor a BEGIN is three round
+    # trips to the connection's thread (cursor, execute, close) and the pool's rollback on return a
+    # fourth, even after a commit; every read and write transaction paid them, and on a relaying daemon
+    # those hand-offs were a large share of its CPU (docs/performance.md, "propagate").
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        try:
+            driver = connection.connection.driver_connection
+            assert driver is not None, "a connection that begins has its driver connection"
+            await_(driver.execute(statement))
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error, hide_parameters=True) from exc
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        # The pool's own reset is off (pool_reset_on_return=None); a connection returned inside a
+        # transaction (a failure half-way, say) is rolled back here, one that is not costs nothing.
+        # SQLite itself says which (`in_transaction` reads its autocommit flag, no round trip). A reset
+        # the garbage collector starts is not asyncio-safe: the pool then discards the connection.
+        driver = dbapi_connection.driver_connection
+        if state.asyncio_safe and not state.terminate_only and driver.in_transaction:
+            dbapi_connection.rollback()
 
 
 _VERSIONS = Path(__file__).parent / "migrations" / "versions"
