@@ -14,12 +14,14 @@ imported when there is something to migrate, or when the files cannot be read th
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, func, inspect, select, text
+from sqlalchemy import Connection, Engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -204,21 +206,40 @@ class WriteTransaction:
 
     Every read-then-write goes through this: a deferred SQLite transaction that read first fails at once
     with "database is locked" if another process wrote in between, whatever the busy timeout.
+
+    On SQLite the writers of one process also queue on an asyncio lock before BEGIN IMMEDIATE. SQLite
+    makes a writer that finds its lock taken sleep and retry (1, 2, 5, ... up to 100 ms a sleep), so on a
+    relaying daemon, where every subscription's ingest and every audit append want the lock within
+    milliseconds of each other, the loser slept on well after the lock was free; the asyncio lock hands
+    it over at once. Other processes still meet SQLite's own lock and its busy timeout.
     """
 
     def __init__(self, engine: AsyncEngine, *, lock: int = PG_WRITE_LOCK) -> None:
         self._engine = engine
         self._lock = lock
         self._conn: AsyncConnection | None = None
+        self._local: asyncio.Lock | None = None
 
     async def __aenter__(self) -> AsyncConnection:
-        conn = await self._engine.connect()
-        conn = await conn.execution_options(**{IMMEDIATE: True})
-        await conn.begin()
+        if self._engine.dialect.name == "sqlite":
+            self._local = _local_write_lock(self._engine)
+            await self._local.acquire()
+        try:
+            conn = await self._engine.connect()
+            try:
+                conn = await conn.execution_options(**{IMMEDIATE: True})
+                await conn.begin()
+                if conn.dialect.name == "postgresql":
+                    # One writer at a time, as on SQLite: sequence numbers and author rows are read, then
+                    # written.
+                    await conn.execute(select(func.pg_advisory_xact_lock(self._lock)))
+            except BaseException:
+                await conn.close()
+                raise
+        except BaseException:
+            self._release()
+            raise
         self._conn = conn
-        if conn.dialect.name == "postgresql":
-            # One writer at a time, as on SQLite: sequence numbers and author rows are read, then written.
-            await conn.execute(select(func.pg_advisory_xact_lock(self._lock)))
         return conn
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -229,4 +250,28 @@ class WriteTransaction:
             else:
                 await self._conn.rollback()
         finally:
-            await self._conn.close()
+            try:
+                await self._conn.close()
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._local is not None:
+            self._local.release()
+            self._local = None
+
+
+# One asyncio lock per SQLite engine and event loop (an asyncio lock belongs to one loop; tests run
+# several loops over one engine).
+_WRITE_LOCKS: weakref.WeakKeyDictionary[
+    Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def _local_write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    by_loop = _WRITE_LOCKS.setdefault(engine.sync_engine, weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    lock = by_loop.get(loop)
+    if lock is None:
+        lock = by_loop[loop] = asyncio.Lock()
+    return lock

@@ -301,6 +301,31 @@ async def test_a_connection_returned_inside_a_transaction_is_rolled_back(store: 
     assert len(report.stored) == 1
 
 
+async def test_writers_of_one_process_queue_for_the_lock_before_taking_a_connection(
+    store: Store, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL writers queue on their advisory lock (lapnode/store/engine.py)")
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with store._write():
+            entered.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await entered.wait()
+    with connections_opened(store) as connects:
+        waiting = asyncio.create_task(store.ingest([chain(identity("alice"), 1)[0].wire]))
+        await asyncio.sleep(0.1)
+        # Queued in this process, not sleeping in SQLite's busy handler on a connection of its own.
+        assert connects == [] and not waiting.done()
+        release.set()
+        report = await asyncio.wait_for(waiting, 5)
+    await holder
+    assert len(report.stored) == 1
+
+
 async def test_asking_for_a_kind_past_a_position_is_answered_from_memory_for_our_own_writes(
     store: Store, database_url: str
 ) -> None:
