@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import event, text
@@ -290,39 +290,46 @@ async def test_feeds_asking_at_once_for_what_another_process_wrote_share_one_que
     assert len(connects) == 1
 
 
-async def test_a_connection_returned_inside_a_transaction_is_rolled_back(store: Store, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the pool's own reset is turned off on SQLite only (lapnode/store/engine.py)")
-    async with store._engine.connect() as conn:
-        # Driver-level, so SQLAlchemy does not know of the transaction and will not end it itself.
-        await sql.execute(conn, "BEGIN IMMEDIATE", ())
-    # Had the pool kept that transaction open, this write would wait for its lock (or fail on BEGIN).
-    report = await asyncio.wait_for(store.ingest([chain(identity("alice"), 1)[0].wire]), 5)
+@contextlib.asynccontextmanager
+async def sqlite_store(url: str) -> AsyncIterator[Store]:
+    """A store on SQLite alone, for what lapnode/store/engine.py does on SQLite only (PostgreSQL keeps the
+    pool's own reset, and its writers queue on an advisory lock)."""
+    opened = await Store.open(url, network=NETWORK)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_connection_returned_inside_a_transaction_is_rolled_back(sqlite_url: str) -> None:
+    async with sqlite_store(sqlite_url) as store:
+        async with store._engine.connect() as conn:
+            # Driver-level, so SQLAlchemy does not know of the transaction and will not end it itself.
+            await sql.execute(conn, "BEGIN IMMEDIATE", ())
+        # Had the pool kept that transaction open, this write would wait for its lock (or fail on BEGIN).
+        report = await asyncio.wait_for(store.ingest([chain(identity("alice"), 1)[0].wire]), 5)
     assert len(report.stored) == 1
 
 
-async def test_writers_of_one_process_queue_for_the_lock_before_taking_a_connection(
-    store: Store, backend: str
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL writers queue on their advisory lock (lapnode/store/engine.py)")
+async def test_writers_of_one_process_queue_for_the_lock_before_taking_a_connection(sqlite_url: str) -> None:
     entered, release = asyncio.Event(), asyncio.Event()
+    async with sqlite_store(sqlite_url) as store:
 
-    async def hold() -> None:
-        async with store._write():
-            entered.set()
-            await release.wait()
+        async def hold() -> None:
+            async with store._write():
+                entered.set()
+                await release.wait()
 
-    holder = asyncio.create_task(hold())
-    await entered.wait()
-    with connections_opened(store) as connects:
-        waiting = asyncio.create_task(store.ingest([chain(identity("alice"), 1)[0].wire]))
-        await asyncio.sleep(0.1)
-        # Queued in this process, not sleeping in SQLite's busy handler on a connection of its own.
-        assert connects == [] and not waiting.done()
-        release.set()
-        report = await asyncio.wait_for(waiting, 5)
-    await holder
+        holder = asyncio.create_task(hold())
+        await entered.wait()
+        with connections_opened(store) as connects:
+            waiting = asyncio.create_task(store.ingest([chain(identity("alice"), 1)[0].wire]))
+            await asyncio.sleep(0.1)
+            # Queued in this process, not sleeping in SQLite's busy handler on a connection of its own.
+            assert connects == [] and not waiting.done()
+            release.set()
+            report = await asyncio.wait_for(waiting, 5)
+        await holder
     assert len(report.stored) == 1
 
 
