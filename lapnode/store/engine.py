@@ -14,15 +14,19 @@ imported when there is something to migrate, or when the files cannot be read th
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, func, inspect, select, text
+from sqlalchemy import Connection, Engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_
 
 from lapnode.errors import LapnodeError
 
@@ -44,7 +48,11 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.drivername == "sqlite+aiosqlite":
         # hide_parameters: a failed statement's error must not carry record contents (personal data,
         # case details) into logs or an operator's terminal.
-        engine = create_async_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
+        # No rollback on every return to the pool: `_configure_sqlite` rolls back only a connection that
+        # is still in a transaction (see `_on_reset`).
+        engine = create_async_engine(
+            parsed, connect_args={"timeout": 30}, hide_parameters=True, pool_reset_on_return=None
+        )
         _configure_sqlite(engine)
         return engine
     if parsed.drivername == "postgresql+asyncpg":
@@ -88,10 +96,30 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Why both handlers talk to aiosqlite directly: through SQLAlchemy's cursor a BEGIN is three round
+    # trips to the connection's thread (cursor, execute, close) and the pool's rollback on return a
+    # fourth, even after a commit; every read and write transaction paid them, and on a relaying daemon
+    # those hand-offs were a large share of its CPU (docs/performance.md, "propagate").
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        try:
+            driver = connection.connection.driver_connection
+            assert driver is not None, "a connection that begins has its driver connection"
+            await_(driver.execute(statement))
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error, hide_parameters=True) from exc
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        # The pool's own reset is off (pool_reset_on_return=None); a connection returned inside a
+        # transaction (a failure half-way, say) is rolled back here, one that is not costs nothing.
+        # SQLite itself says which (`in_transaction` reads its autocommit flag, no round trip). A reset
+        # the garbage collector starts is not asyncio-safe: the pool then discards the connection.
+        driver = dbapi_connection.driver_connection
+        if state.asyncio_safe and not state.terminate_only and driver.in_transaction:
+            dbapi_connection.rollback()
 
 
 _VERSIONS = Path(__file__).parent / "migrations" / "versions"
@@ -178,21 +206,40 @@ class WriteTransaction:
 
     Every read-then-write goes through this: a deferred SQLite transaction that read first fails at once
     with "database is locked" if another process wrote in between, whatever the busy timeout.
+
+    On SQLite the writers of one process also queue on an asyncio lock before BEGIN IMMEDIATE. SQLite
+    makes a writer that finds its lock taken sleep and retry (1, 2, 5, ... up to 100 ms a sleep), so on a
+    relaying daemon, where every subscription's ingest and every audit append want the lock within
+    milliseconds of each other, the loser slept on well after the lock was free; the asyncio lock hands
+    it over at once. Other processes still meet SQLite's own lock and its busy timeout.
     """
 
     def __init__(self, engine: AsyncEngine, *, lock: int = PG_WRITE_LOCK) -> None:
         self._engine = engine
         self._lock = lock
         self._conn: AsyncConnection | None = None
+        self._local: asyncio.Lock | None = None
 
     async def __aenter__(self) -> AsyncConnection:
-        conn = await self._engine.connect()
-        conn = await conn.execution_options(**{IMMEDIATE: True})
-        await conn.begin()
+        if self._engine.dialect.name == "sqlite":
+            self._local = _local_write_lock(self._engine)
+            await self._local.acquire()
+        try:
+            conn = await self._engine.connect()
+            try:
+                conn = await conn.execution_options(**{IMMEDIATE: True})
+                await conn.begin()
+                if conn.dialect.name == "postgresql":
+                    # One writer at a time, as on SQLite: sequence numbers and author rows are read, then
+                    # written.
+                    await conn.execute(select(func.pg_advisory_xact_lock(self._lock)))
+            except BaseException:
+                await conn.close()
+                raise
+        except BaseException:
+            self._release()
+            raise
         self._conn = conn
-        if conn.dialect.name == "postgresql":
-            # One writer at a time, as on SQLite: sequence numbers and author rows are read, then written.
-            await conn.execute(select(func.pg_advisory_xact_lock(self._lock)))
         return conn
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -203,4 +250,28 @@ class WriteTransaction:
             else:
                 await self._conn.rollback()
         finally:
-            await self._conn.close()
+            try:
+                await self._conn.close()
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._local is not None:
+            self._local.release()
+            self._local = None
+
+
+# One asyncio lock per SQLite engine and event loop (an asyncio lock belongs to one loop; tests run
+# several loops over one engine).
+_WRITE_LOCKS: weakref.WeakKeyDictionary[
+    Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def _local_write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    by_loop = _WRITE_LOCKS.setdefault(engine.sync_engine, weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    lock = by_loop.get(loop)
+    if lock is None:
+        lock = by_loop[loop] = asyncio.Lock()
+    return lock

@@ -50,9 +50,9 @@ from lapnode.store.peers import PeerBook, advance_cursor
 from lapnode.store.quarantine import QuarantinedRecord, SetAside
 from lapnode.store.queries import ROW_COLUMNS, QueryFilters, build_query, check_limit, id_range, live_clause
 from lapnode.store.ranked import newest_ids
-from lapnode.store.schema import authors, equivocations, peers, records
+from lapnode.store.schema import authors, equivocations, records
 from lapnode.store.search import SearchIndex
-from lapnode.store.sql import fetch_all
+from lapnode.store.sql import fetch_all, select_in
 from lapnode.store.statements import KeyStanding, StatementBook, key_standing
 from lapnode.store.tail import LogTail
 from lapnode.store.tokens import TokenBook
@@ -96,6 +96,19 @@ _HOLDINGS = """
     GROUP BY a.key, s.island
     ORDER BY a.key, MIN(s.seq)
     """
+# Driver-level (lapnode/store/sql.py): the log read of a feed, run on every growth the tail misses.
+_READ_LOG = (
+    "SELECT r.id, r.hops, p.key, r.wire, a.key, r.seq, r.kind, r.scope, r.rid, r.purged "
+    "FROM records AS r JOIN authors AS a ON r.author_id = a.id "
+    "LEFT OUTER JOIN peers AS p ON r.source_id = p.id "
+    "WHERE r.id > {} ORDER BY r.id LIMIT {}"
+)
+_KIND_AFTER = "SELECT id FROM records WHERE id > {} AND kind = {} LIMIT 1"
+# What an inbound screen reads of records held (`_admitted`), for a chunk of their ids.
+_HEADERS_OF = (
+    "SELECT r.rid, a.key, r.seq, r.kind, r.scope FROM records AS r "
+    "JOIN authors AS a ON r.author_id = a.id WHERE r.rid IN ({values})"
+)
 _ALL_HOLDINGS = text(_HOLDINGS.format(where=""))
 # What a publisher cannot bring closer (SPEC §6.5 rule 2): what we hold from its author directly, and
 # what we hold at one relay unless the publisher is that record's author.
@@ -251,6 +264,8 @@ class Store:
         self._log_grew = asyncio.Event()
         self._held = HeldIds()
         self._tail: LogTail[LogEntry] = LogTail()
+        # Log reads in flight, by (after, limit): feeds asking for the same stretch share one query.
+        self._log_reads: dict[tuple[int, int], asyncio.Future[list[LogEntry]]] = {}
         # A batch of copies only is acknowledged without a transaction; the cursor it brings is
         # written with the peer's next real batch. Lost on a restart, it costs only those copies again.
         self._deferred_cursors: dict[bytes, tuple[int, float]] = {}
@@ -517,31 +532,27 @@ class Store:
         # query cost a relaying node a connection and four thread trips per feed per record.
         if recent is None and after >= self._head and self._head_is_fresh():
             return []
-        query = (
-            select(
-                records.c.id,
-                records.c.hops,
-                peers.c.key,
-                records.c.wire,
-                authors.c.key,
-                records.c.seq,
-                records.c.kind,
-                records.c.scope,
-                records.c.rid,
-                records.c.purged,
-            )
-            .select_from(
-                records.join(authors, records.c.author_id == authors.c.id).outerjoin(
-                    peers, records.c.source_id == peers.c.id
-                )
-            )
-            .where(records.c.id > after)
-            .order_by(records.c.id)
-            .limit(limit)
-        )
+        # Every feed of a relaying node asks for the same position at once when the log grows by a record
+        # this process did not write (another process's publish, or a relog, which clears the tail): one
+        # query answers them all, and its rows answer later askers from memory (tail Rule 4).
+        key = (after, limit)
+        reading = self._log_reads.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_log_rows(after, limit))
+            self._log_reads[key] = reading
+            reading.add_done_callback(lambda done: self._read_done(key, done))
+        return list(await asyncio.shield(reading))
+
+    def _read_done(self, key: tuple[int, int], done: asyncio.Future[list[LogEntry]]) -> None:
+        self._log_reads.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here: when every asker was cancelled, nobody else reads it
+
+    async def _read_log_rows(self, after: int, limit: int) -> list[LogEntry]:
+        generation = self._tail.generation
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
+            rows = await fetch_all(conn, _READ_LOG, (after, limit))
+        entries = [
             LogEntry(
                 row[0],
                 row[1],
@@ -556,6 +567,11 @@ class Store:
             )
             for row in rows
         ]
+        # Only the newest entries go to memory: a feed catching up from far behind would otherwise push
+        # out what the live feeds are about to read.
+        if entries and self._tail.generation == generation and entries[-1].position >= self._head:
+            self._tail.add(entries[-self._tail.limit :])
+        return entries
 
     async def holdings(self, *, publisher: bytes | None = None) -> dict[bytes, Ranges]:
         """Per author, the sequence numbers held, as ranges (SPEC §6.5).
@@ -708,9 +724,8 @@ class Store:
             recent = self._tail.read(position, self._head - position)
             if recent is not None and recent[-1].position >= self._head:
                 return any(entry.kind == kind for entry in recent)
-        query = select(records.c.id).where(records.c.id > position, records.c.kind == kind).limit(1)
         async with self._engine.connect() as conn:
-            return (await conn.execute(query)).first() is not None
+            return bool(await fetch_all(conn, _KIND_AFTER, (position, kind)))
 
     async def history(self, rid: RecordId, *, now_ms: int) -> History:
         """The earlier and later versions of the held record `rid` (lapnode.store.versions)."""
@@ -857,11 +872,7 @@ async def _admitted(
     relay the record, and it would then travel further than the paths we accept allow. The screen reads
     the header of the copy we hold, which has the same id and so the same signed header.
     """
-    rows = await conn.execute(
-        select(records.c.rid, authors.c.key, records.c.seq, records.c.kind, records.c.scope)
-        .join(authors, records.c.author_id == authors.c.id)
-        .where(records.c.rid.in_(list(closer)))
-    )
+    rows = await select_in(conn, _HEADERS_OF, list(closer))
     admitted: dict[bytes, int] = {}
     for rid, author, seq, kind, scope in rows:
         arrival = Arrival(RecordId(rid), author, seq, kind, scope_from_canonical(scope))

@@ -5,6 +5,8 @@ a read of the log would return.
 Rule 2: it answers only for an unbroken run of positions starting right after the one asked for; a gap
 (a record written by another process, say) or a miss means "read the database", never "nothing there".
 Rule 3: anything that moves or removes log entries clears it (a relog gives a record a new position).
+Rule 4: entries read from the database may be added too (they are what a read returns), but only by a
+read that started after the last clear: `generation` tells the reader whether one happened meanwhile.
 
 Why: when a record arrives, every subscriber's feed reads it back at once; on a relaying node those
 reads were several queries per record for rows this process had just written.
@@ -33,6 +35,7 @@ class LogTail(Generic[Entry]):
         # Ordered, so the oldest goes in O(1): deleting the first key of a plain dict again and again made
         # each `next(iter(...))` step over every slot deleted before it (a 4,096-entry add took 30 ms).
         self._entries: OrderedDict[int, Entry] = OrderedDict()
+        self._generation = 0
 
     @property
     def limit(self) -> int:
@@ -45,8 +48,15 @@ class LogTail(Generic[Entry]):
         while len(self._entries) > self._limit:
             self._entries.popitem(last=False)
 
+    @property
+    def generation(self) -> int:
+        """How many times it was cleared: a read of the database that began at another generation may
+        hold entries since moved or purged, and must not be added (Rule 4)."""
+        return self._generation
+
     def clear(self) -> None:
         self._entries.clear()
+        self._generation += 1
 
     def read(self, after: int, limit: int) -> list[Entry] | None:
         """The entries after `after`, in order, up to `limit` or a gap; None if the next one is not here."""

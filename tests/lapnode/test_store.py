@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import event, text
@@ -16,6 +16,7 @@ from lapnode.store import (
     RecordNotFound,
     Store,
     StoreError,
+    sql,
 )
 from lapnode.verification.rows import RecordRow
 from protocol.envelope import Record, RecordId
@@ -272,6 +273,65 @@ async def test_a_caught_up_feed_asks_the_database_nothing_while_the_head_is_fres
     await ingest_elsewhere(database_url, [records[3].wire])
     assert await store.wait_for_growth(3, timeout=5) == 4
     assert [entry.position for entry in await store.read_log(3, limit=10)] == [4]
+
+
+async def test_feeds_asking_at_once_for_what_another_process_wrote_share_one_query(
+    store: Store, database_url: str
+) -> None:
+    records = chain(identity("alice"), 2)
+    await store.ingest([records[0].wire])
+    await ingest_elsewhere(database_url, [records[1].wire])
+    assert await store.wait_for_growth(1, timeout=5) == 2
+    with connections_opened(store) as connects:
+        reads = await asyncio.gather(*(store.read_log(1, limit=10) for _ in range(4)))
+        assert [[entry.position for entry in read] for read in reads] == [[2]] * 4
+        assert len(connects) == 1
+        # What that query read is in memory now (lapnode/store/tail.py Rule 4): a later asker costs nothing.
+        assert [entry.wire for entry in await store.read_log(1, limit=10)] == [records[1].wire]
+    assert len(connects) == 1
+
+
+@contextlib.asynccontextmanager
+async def sqlite_store(url: str) -> AsyncIterator[Store]:
+    """A store on SQLite alone, for what lapnode/store/engine.py does on SQLite only (PostgreSQL keeps the
+    pool's own reset, and its writers queue on an advisory lock)."""
+    opened = await Store.open(url, network=NETWORK)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_connection_returned_inside_a_transaction_is_rolled_back(sqlite_url: str) -> None:
+    async with sqlite_store(sqlite_url) as store:
+        async with store._engine.connect() as conn:
+            # Driver-level, so SQLAlchemy does not know of the transaction and will not end it itself.
+            await sql.execute(conn, "BEGIN IMMEDIATE", ())
+        # Had the pool kept that transaction open, this write would wait for its lock (or fail on BEGIN).
+        report = await asyncio.wait_for(store.ingest([chain(identity("alice"), 1)[0].wire]), 5)
+    assert len(report.stored) == 1
+
+
+async def test_writers_of_one_process_queue_for_the_lock_before_taking_a_connection(sqlite_url: str) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    async with sqlite_store(sqlite_url) as store:
+
+        async def hold() -> None:
+            async with store._write():
+                entered.set()
+                await release.wait()
+
+        holder = asyncio.create_task(hold())
+        await entered.wait()
+        with connections_opened(store) as connects:
+            waiting = asyncio.create_task(store.ingest([chain(identity("alice"), 1)[0].wire]))
+            await asyncio.sleep(0.1)
+            # Queued in this process, not sleeping in SQLite's busy handler on a connection of its own.
+            assert connects == [] and not waiting.done()
+            release.set()
+            report = await asyncio.wait_for(waiting, 5)
+        await holder
+    assert len(report.stored) == 1
 
 
 async def test_asking_for_a_kind_past_a_position_is_answered_from_memory_for_our_own_writes(
