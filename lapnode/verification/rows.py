@@ -4,11 +4,11 @@ Rule 1: a RecordRow is only ever made from a `protocol.envelope.Record`, which o
 so a row always stands for a verified record.
 Rule 2: it is a named tuple, not a dataclass: verification workers send rows back by the thousand, and a
 tuple pickles and unpickles in C where a slotted dataclass runs Python for every field (measured: about
-25 µs a row both ways, a tenth of the ingest budget). Workers send `tuple(row)`, not the row: a named
-tuple unpickles through its Python `__new__`, and a frozenset rebuilds and rehashes every member, so a
-plain tuple with `terms` as a tuple loads in 2 µs where the row took 11 (measured with pickle on this
-machine, session 4). The daemon re-wraps it with `RecordRow._make`, which runs no checks: the values
-are what `RecordRow.of` built in the worker.
+25 µs a row both ways, a tenth of the ingest budget). Workers send `row_values(record)`, a plain tuple,
+not the row: a named tuple unpickles through its Python `__new__`, and a frozenset rebuilds and rehashes
+every member, so a plain tuple with `terms` as a tuple loads in 2 µs where the row took 11 (measured with
+pickle on this machine, session 4). The daemon re-wraps it with `RecordRow._make`, which runs no checks:
+the values are exactly what `RecordRow.of` would build from the same record.
 """
 
 from __future__ import annotations
@@ -41,20 +41,27 @@ class RecordRow(NamedTuple):
 
     @classmethod
     def of(cls, record: Record) -> RecordRow:
-        header = record.header
-        return cls(
-            id=record.id,
-            author=header.author,
-            seq=header.seq,
-            prev=header.prev,
-            kind=header.kind,
-            created=header.created,
-            tlp=header.scope.tlp,
-            scope=canonical_scope(header.scope),
-            expires=header.scope.expires,
-            search_text=record.body.search_text().casefold(),
-            terms=tuple(sorted(set(record.body.index_terms()))),
-            wire=record.wire,
-            # A class attribute lookup for the kinds without the field (opaque, sealed): no cost to speak of.
-            supersedes=getattr(record.body, "supersedes", None),
-        )
+        return cls._make(row_values(record))
+
+
+def row_values(record: Record) -> tuple[object, ...]:
+    """The values of `record`'s RecordRow, in field order, as a plain tuple: what a worker sends (Rule 2),
+    built without the named tuple's keyword `__new__` and a copy into a tuple after it."""
+    header = record.header
+    return (
+        record.id,
+        header.author,
+        header.seq,
+        header.prev,
+        header.kind,
+        header.created,
+        header.scope.tlp,
+        canonical_scope(header.scope),
+        header.scope.expires,
+        record.body.search_text().casefold(),
+        tuple(sorted(set(record.body.index_terms()))),
+        record.wire,
+        None,  # purged: a record just verified is whole
+        # A class attribute lookup for the kinds without the field (opaque, sealed): no cost to speak of.
+        getattr(record.body, "supersedes", None),
+    )

@@ -22,7 +22,7 @@ from typing import Final
 
 from keys.errors import CryptoError
 from keys.identity import PublicKey
-from lapnode.verification.rows import RecordRow
+from lapnode.verification.rows import RecordRow, row_values
 from protocol.envelope import Record, verify_record
 from protocol.errors import ProtocolError
 
@@ -101,4 +101,8 @@ def worker_ready() -> None:
 def worker_rows(raws: list[bytes], network: str) -> list[tuple[object, ...] | str]:
     """One chunk, verified in a worker with that worker's key cache, each row as a plain tuple for the
     pipe (rows.py Rule 2; `lapnode.store.verifier` re-wraps it)."""
-    return [row if isinstance(row, str) else tuple(row) for row in verify_rows(raws, network, _WORKER_KEYS)]
+    results: list[tuple[object, ...] | str] = []
+    for raw in raws:
+        verified = verify(raw, network, _WORKER_KEYS)
+        results.append(verified if isinstance(verified, str) else row_values(verified))
+    return results

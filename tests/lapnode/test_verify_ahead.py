@@ -1,11 +1,15 @@
 """Verification started ahead of the write (lapnode/store/verifier.py Rule 5), against both backends:
-the store ends exactly as it would without it, and still refuses what does not verify."""
+the store ends exactly as it would without it, and still refuses what does not verify; and the rows the
+workers send are the rows the daemon would make itself."""
 
 from __future__ import annotations
 
 from lapnode.store import Store
 from lapnode.store.verifier import AHEAD_THRESHOLD, Ahead
-from tests.factories import chain, identity
+from lapnode.verification.rows import RecordRow
+from lapnode.verification.worker import worker_rows
+from protocol.envelope import verify_record
+from tests.factories import NETWORK, chain, contact_document, identity, make_record
 
 
 def _damaged(wire: bytes) -> bytes:
@@ -62,3 +66,19 @@ async def test_batches_joined_for_one_write_keep_their_peeked_ids_in_order(store
     assert report.stored == [record.id for record in records]
     # A part without peeked ids (made elsewhere) makes the joined one peek again rather than misalign.
     assert Ahead.joined([parts[0].shifted(0), Ahead(())]).peeked is None
+
+
+def test_a_worker_row_is_the_row_the_daemon_would_make_in_process() -> None:
+    # Workers send plain tuples built field by field (rows.py, Rule 2); re-wrapped, they must be exactly
+    # `RecordRow.of` of the same record, a rejection must stay a reason, and a purged stub is never sent.
+    contact = make_record(identity("rows"), 1, None, kind="contact", document=contact_document())
+    records = [*chain(identity("rows-lead"), 2), contact]
+    damaged = records[0].wire[:-1] + bytes([records[0].wire[-1] ^ 1])
+    sent = worker_rows([*(r.wire for r in records), damaged], NETWORK)
+    assert len(sent[0]) == len(RecordRow._fields)
+    for values, record in zip(sent, records, strict=False):
+        assert isinstance(values, tuple)
+        row = RecordRow._make(values)
+        assert row == RecordRow.of(verify_record(record.wire, network=NETWORK)) and row.purged is None
+        assert row.id == record.id and row.wire == record.wire
+    assert isinstance(sent[-1], str) and "signature" in sent[-1]
