@@ -23,12 +23,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util import await_
 
 from lapnode.errors import LapnodeError
+from lapnode.store.sql import sqlite_error
 
 IMMEDIATE = "lapnode_begin_immediate"
 # Enough to keep the random-keyed id index of a few million records hot; measured: 8 MiB per connection
@@ -109,7 +110,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             assert driver is not None, "a connection that begins has its driver connection"
             await_(driver.execute(statement))
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(statement, None, exc, sqlite3.Error, hide_parameters=True) from exc
+            raise sqlite_error(statement, exc) from exc
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:

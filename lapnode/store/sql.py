@@ -49,7 +49,7 @@ async def bulk_insert(
     try:
         await driver.executemany(statement, rows)
     except sqlite3.Error as exc:
-        raise _wrapped(statement, exc) from exc
+        raise sqlite_error(statement, exc) from exc
 
 
 async def fetch_all(conn: AsyncConnection, template: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
@@ -66,7 +66,7 @@ async def _fetch(conn: AsyncConnection, statement: str, params: Sequence[object]
     try:
         return [tuple(row) for row in await driver.execute_fetchall(statement, tuple(params))]
     except sqlite3.Error as exc:
-        raise _wrapped(statement, exc) from exc
+        raise sqlite_error(statement, exc) from exc
 
 
 async def execute(conn: AsyncConnection, template: str, params: Sequence[object]) -> None:
@@ -79,7 +79,7 @@ async def execute(conn: AsyncConnection, template: str, params: Sequence[object]
     try:
         await driver.execute(statement, tuple(params))
     except sqlite3.Error as exc:
-        raise _wrapped(statement, exc) from exc
+        raise sqlite_error(statement, exc) from exc
 
 
 def _marked(conn: AsyncConnection, template: str, count: int) -> str:
@@ -92,7 +92,9 @@ async def _sqlite_driver(conn: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
-def _wrapped(statement: str, exc: sqlite3.Error) -> BaseException:
+def sqlite_error(statement: str, exc: sqlite3.Error) -> BaseException:
+    """A sqlite3 error from a statement sent past SQLAlchemy, as the SQLAlchemy error the rest of the
+    store expects, without the statement's parameters (they may hold record contents)."""
     return DBAPIError.instance(statement, None, exc, sqlite3.Error, hide_parameters=True)
 
 
