@@ -25,7 +25,7 @@ from lapnode.cli.common import (
     printable,
     run_with_store,
 )
-from lapnode.cli.network_commands import status_from_daemon
+from lapnode.cli.network_commands import status_from_daemon, tell_daemon_peers_changed
 from lapnode.cli.passphrase import (
     ENV_AUTHORITY_PASSPHRASE,
     protection_for_new_key,
@@ -511,5 +511,6 @@ def join(home: Path | None, token: str, name: str | None, kinds: tuple[str, ...]
         await join_invite(store, joined, name=name, kinds=kinds, now_ms=now_ms())
 
     run_with_store(node_home, action)
+    tell_daemon_peers_changed(node_home)
     click.echo(f"joined: subscribed to {node_id_from_public_key(joined.node)} at {joined.address}")
     click.echo("records arrive while `lapnode serve` runs; see `lapnode status`", err=True)

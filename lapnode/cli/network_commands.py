@@ -1,12 +1,15 @@
 """Commands for the network: `serve`, `status`, `peer ...`, `subscribe`, `unsubscribe`.
 
 Rule 1: peer and subscription commands edit the peer book in the store, so they work whether or not
-the daemon runs; a running daemon picks the change up within a second.
+the daemon runs; a running daemon picks the change up within a second, and at once when the command
+reaches its admin side to say so (`tell_daemon_peers_changed`, best effort).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -21,6 +24,7 @@ from lapnode.cli.passphrase import unlock_identity
 from lapnode.cli.render_network import peers_table, status_text
 from lapnode.clock import now_ms
 from lapnode.config import check_category, check_jurisdiction, check_listen
+from lapnode.daemon.paths import PEERS_CHANGED_PATH, STATUS_PATH
 from lapnode.errors import InputError
 from lapnode.home import NodeHome
 from lapnode.membership.node_credential import (
@@ -35,6 +39,8 @@ from lapnode.store import Peer, Store
 from protocol.kinds import KNOWN_KINDS
 
 STATUS_TIMEOUT_S = 3.0
+# Telling the daemon is a courtesy: it rescans on its own within a second, so never wait long for it.
+WAKE_TIMEOUT_S = 1.0
 
 
 def admin_address(listen: str) -> tuple[str, int]:
@@ -98,12 +104,26 @@ def status(home: Path | None, as_json: bool) -> None:
 def status_from_daemon(home: NodeHome) -> dict[str, object] | None:
     host, port = admin_address(home.config.listen)
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/status", timeout=STATUS_TIMEOUT_S) as answer:
+        with urllib.request.urlopen(f"http://{host}:{port}{STATUS_PATH}", timeout=STATUS_TIMEOUT_S) as answer:
             report: dict[str, object] = json.load(answer)
     except (urllib.error.URLError, OSError, ValueError):
         return None
     report["daemon"] = "running"
     return report
+
+
+def tell_daemon_peers_changed(home: NodeHome) -> None:
+    """Ask a running daemon to look at its peer book now; nothing happens if none runs (Rule 1)."""
+    host, port = admin_address(home.config.listen)
+    request = urllib.request.Request(f"http://{host}:{port}{PEERS_CHANGED_PATH}", data=b"", method="POST")
+    with contextlib.suppress(urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        urllib.request.urlopen(request, timeout=WAKE_TIMEOUT_S).close()  # noqa: S310 - http:// on loopback, built here
+
+
+def _changed(home: NodeHome, change: Callable[[Store], Awaitable[object]]) -> None:
+    """Apply one change to the peer book, then tell a running daemon."""
+    run_with_store(home, change)
+    tell_daemon_peers_changed(home)
 
 
 def _offline_status(home: NodeHome) -> Callable[[Store], Awaitable[dict[str, object]]]:
@@ -196,7 +216,7 @@ def peer_add(
     async def add(store: Store) -> None:
         await store.peers.add(key, address, now_ms=now_ms(), name=name, org=org, **pinned)
 
-    run_with_store(node_home, add)
+    _changed(node_home, add)
     click.echo(f"added peer {node_id_from_public_key(key)} at {address}")
 
 
@@ -218,7 +238,7 @@ def peer_list(home: Path | None, as_json: bool) -> None:
 def peer_remove(home: Path | None, node_id: str) -> None:
     """Forget a peer. Records it sent stay."""
     key = public_key_from_node_id(node_id)
-    run_with_store(load_home(home), lambda store: store.peers.remove(key))
+    _changed(load_home(home), lambda store: store.peers.remove(key))
     click.echo(f"removed peer {printable(node_id.strip())}")
 
 
@@ -228,7 +248,7 @@ def peer_remove(home: Path | None, node_id: str) -> None:
 def peer_block(home: Path | None, node_id: str) -> None:
     """Refuse all connections from and to a peer, and end any subscription to it."""
     key = public_key_from_node_id(node_id)
-    run_with_store(load_home(home), lambda store: store.peers.set_blocked(key, True))
+    _changed(load_home(home), lambda store: store.peers.set_blocked(key, True))
     click.echo(f"blocked peer {printable(node_id.strip())}")
 
 
@@ -249,7 +269,7 @@ def subscribe(home: Path | None, node_id: str, kinds: tuple[str, ...]) -> None:
             raise InputError("that peer is blocked; remove and add it again to trust it")
         await store.peers.set_subscription(key, True, kinds)
 
-    run_with_store(load_home(home), change)
+    _changed(load_home(home), change)
     click.echo(f"subscribed to {node_id_from_public_key(key)}")
 
 
@@ -259,5 +279,5 @@ def subscribe(home: Path | None, node_id: str, kinds: tuple[str, ...]) -> None:
 def unsubscribe(home: Path | None, node_id: str) -> None:
     """Stop receiving a peer's feed."""
     key = public_key_from_node_id(node_id)
-    run_with_store(load_home(home), lambda store: store.peers.set_subscription(key, False))
+    _changed(load_home(home), lambda store: store.peers.set_subscription(key, False))
     click.echo(f"unsubscribed from {node_id_from_public_key(key)}")

@@ -1,4 +1,5 @@
-"""The local admin side: /status (JSON for `lapnode status`) and /metrics (Prometheus text)."""
+"""The local admin side: /status (JSON for `lapnode status`), /metrics (Prometheus text), and
+`POST /peers/changed`, by which the CLI says it changed the peer book (lapnode.daemon.manager Rule 1)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from keys.identity import node_id_from_public_key
 from lapnode.clock import now_ms
 from lapnode.daemon.appkeys import FEEDS, MANAGER, NODE
 from lapnode.daemon.metrics import LOG_HEAD, REGISTRY
+from lapnode.daemon.paths import PEERS_CHANGED_PATH, STATUS_PATH
 from lapnode.membership.node_credential import credential_report
 from lapnode.membership.statements import fork_alarms
 from protocol.credential import Credential
@@ -19,13 +21,22 @@ MAIN_APP = web.AppKey("main_app", web.Application)
 def create_admin_app(main: web.Application) -> web.Application:
     admin = web.Application()
     admin[MAIN_APP] = main
-    admin.router.add_get("/status", status_handler)
+    admin.router.add_get(STATUS_PATH, status_handler)
     admin.router.add_get("/metrics", metrics_handler)
+    admin.router.add_post(PEERS_CHANGED_PATH, peers_changed_handler)
     return admin
 
 
 async def status_handler(request: web.Request) -> web.Response:
     return web.json_response(await collect_status(request.app[MAIN_APP]))
+
+
+async def peers_changed_handler(request: web.Request) -> web.Response:
+    """The peer book changed: look at it now. Carries nothing; the daemon reads the book itself."""
+    main = request.app[MAIN_APP]
+    main[NODE].log_event("peers_changed")
+    main[MANAGER].wake()
+    return web.Response(status=204)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -1,7 +1,10 @@
 """Keeping the set of live subscriptions equal to what the peer book says, while the daemon runs.
 
 Rule 1: the CLI changes the peer book (subscribe, unsubscribe, block, remove) whether or not the daemon
-runs; the daemon notices within RESCAN_INTERVAL and starts or stops the matching tasks.
+runs; the daemon notices within RESCAN_INTERVAL and starts or stops the matching tasks. A CLI that changed
+it also says so on the admin side (`POST /peers/changed`, `wake`), and the daemon looks at once: a new
+subscription starts in milliseconds instead of up to a second later. Wakes closer together than
+MIN_RESCAN_GAP are served by one rescan, so a local client cannot make the loop spin.
 Rule 2: the same loop picks up membership statements other processes stored, ends channels whose peer
 was revoked or whose credential expired, and never dials a revoked peer.
 """
@@ -18,6 +21,7 @@ from lapnode.daemon.statements import MembershipGossip
 from lapnode.daemon.subscriber import Subscription
 
 RESCAN_INTERVAL: Final = 1.0
+MIN_RESCAN_GAP: Final = 0.05
 
 log = logging.getLogger("lapnode.manager")
 
@@ -28,14 +32,22 @@ class SubscriptionManager:
         self._gossip = gossip
         self.subscriptions: dict[bytes, Subscription] = {}
         self._tasks: dict[bytes, asyncio.Task[None]] = {}
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Rescan the peer book now rather than at the next interval (the CLI changed it)."""
+        self._woken.set()
 
     async def run(self) -> None:
         try:
             while True:
+                self._woken.clear()
                 await self._gossip.poll()
                 await self._node.sweep()
                 await self.reconcile()
-                await asyncio.sleep(RESCAN_INTERVAL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), RESCAN_INTERVAL)
+                await asyncio.sleep(MIN_RESCAN_GAP)
         finally:
             await self.stop_all()
 

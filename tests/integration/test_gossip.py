@@ -173,6 +173,22 @@ def test_a_node_that_was_offline_catches_up_on_its_own(line: Line) -> None:
     wait_until(lambda: line.c.peer_status(line.b)["caught_up"] is True, timeout=WAIT_S, what="C caught up")
 
 
+def test_the_cli_tells_a_running_daemon_that_its_peer_book_changed(line: Line) -> None:
+    told = len(line.c.events("peers_changed"))
+    stopped, started = len(line.c.events("subscription_stopped")), len(line.c.events("subscription_started"))
+
+    line.c.run("unsubscribe", line.b.node_id)
+    wait_until(lambda: len(line.c.events("subscription_stopped")) > stopped, timeout=WAIT_S, what="stopped")
+    line.c.run("subscribe", line.b.node_id)
+    wait_until(lambda: len(line.c.events("subscription_started")) > started, timeout=WAIT_S, what="started")
+    wait_until(lambda: connected(line.c, line.b), timeout=WAIT_S, what="C to connect to B again")
+
+    # Each command reached the admin side (the daemon rescans at once rather than within a second).
+    assert len(line.c.events("peers_changed")) == told + 2
+    record_id = line.a.publish(title="After C subscribed again")
+    line.c.wait_for(record_id)
+
+
 def test_serve_stops_cleanly_on_sigterm_and_keeps_what_it_acknowledged(line: Line) -> None:
     record_id = line.a.publish(title="Acknowledged before SIGTERM")
     line.b.wait_for(record_id)
