@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from protocol import codec
 from protocol.codec import Value
@@ -51,8 +51,10 @@ class Subscribe:
     vector: Mapping[bytes, Ranges]
 
 
-@dataclass(frozen=True, slots=True)
-class FeedItem:
+class FeedItem(NamedTuple):
+    """One record of a batch. A named tuple: a feed makes one per record sent and a subscriber one per
+    record received, and a frozen dataclass's `__init__` cost four times as much to build."""
+
     position: int
     hops: int
     wire: bytes
@@ -107,7 +109,32 @@ Message = Subscribe | Batch | Ack | CaughtUp | Unsubscribe | MembershipDigest | 
 
 
 def encode_message(message: Message) -> bytes:
+    if isinstance(message, Batch):
+        fast = _encode_batch(message)
+        if fast is not None:
+            return fast
     return codec.encode(_to_wire(message))
+
+
+def _encode_batch(batch: Batch) -> bytes | None:
+    """A batch's canonical bytes without the generic walk, or None if a value is not what a feed makes.
+
+    A feed sends most of its bytes as batches, and canonicalising one walked every item and value (about
+    2 µs a record). Here the map is written with its keys in canonical order ("items" < "t" < "upto")
+    and each value is checked to be a plain int in range or bytes, so packing it as it is gives exactly
+    `codec.encode`'s bytes (a test holds them equal); anything else takes the generic path.
+    """
+    upto = batch.upto
+    if type(upto) is not int or not 0 <= upto <= MAX_POSITION:
+        return None
+    items = []
+    for position, hops, wire in batch.items:
+        if type(position) is not int or type(hops) is not int or type(wire) is not bytes:
+            return None
+        if not (0 <= position <= MAX_POSITION and 0 <= hops <= MAX_POSITION):
+            return None
+        items.append([position, hops, wire])
+    return codec.encode_decoded({"items": items, "t": "batch", "upto": upto})
 
 
 def decode_message(raw: bytes) -> Message:

@@ -115,6 +115,38 @@ def test_messages_are_canonical_maps_tagged_as_the_spec_says(message: Message) -
     assert wire["t"] == WIRE_TAGS[type(message)]
 
 
+_ODD_VALUES = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**64 - 1), st.booleans(), st.binary(max_size=4)
+)
+
+
+@given(
+    st.integers(min_value=0, max_value=MAX_POSITION) | _ODD_VALUES,
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=MAX_POSITION) | _ODD_VALUES,
+            st.integers(min_value=0, max_value=MAX_RELAY_HOPS) | _ODD_VALUES,
+            st.binary(max_size=40) | st.integers(min_value=0, max_value=9),
+        ),
+        max_size=6,
+    ),
+)
+def test_a_batch_encodes_exactly_as_the_generic_canonical_encoder_would(
+    upto: object, items: list[tuple[object, object, object]]
+) -> None:
+    batch = Batch(upto, tuple(FeedItem(*item) for item in items))  # type: ignore[arg-type]
+    wire = {"t": "batch", "upto": upto, "items": [list(item) for item in items]}
+    try:
+        expected: bytes | type[Exception] = codec.encode(wire)
+    except Malformed:
+        expected = Malformed
+    if expected is Malformed:
+        with pytest.raises(Malformed):
+            encode_message(batch)
+    else:
+        assert encode_message(batch) == expected
+
+
 def test_subscribe_sorts_kinds_and_authors_on_the_wire() -> None:
     message = Subscribe(cursor=0, kinds=("trend", "contact"), vector={HIGH_AUTHOR: ((1, 1),), LOW_AUTHOR: ()})
     wire = codec.decode(encode_message(message), max_size=MAX_MESSAGE_SIZE)
