@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.engine import make_url
@@ -120,11 +120,12 @@ _HOLDINGS_FOR = text(
 )
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     """One record in this node's log, with what a feed needs to decide on it without decoding it.
 
-    The fields were taken from the verified header when the record was stored.
+    The fields were taken from the verified header when the record was stored. A named tuple, not a
+    frozen dataclass: one is built for every record a feed reads and every record stored (the log tail),
+    and the dataclass's `__init__` cost 1.2 µs against 0.3.
     """
 
     position: int
