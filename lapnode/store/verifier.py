@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from lapnode.verification import worker
-from lapnode.verification.rows import RecordRow
+from lapnode.verification.rows import with_wire
 from lapnode.verification.worker import AuthorKeys, Verified, verify, verify_rows
 from protocol.envelope import Record, RecordId
 
@@ -65,24 +65,29 @@ def _without_main_module() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
+# One worker job: the batch positions it verifies, the bytes sent for them, and the job's reply.
+Chunk = tuple[tuple[int, ...], list[bytes], "asyncio.Future[list[tuple[object, ...] | str]]"]
+
+
 @dataclass(frozen=True)
 class Ahead:
     """Verification started early for some records of a batch: `chunks` pairs each worker job's batch
     positions with the job (Rule 5)."""
 
-    chunks: tuple[tuple[tuple[int, ...], asyncio.Future[list[tuple[object, ...] | str]]], ...]
+    chunks: tuple[Chunk, ...]
     # The ids `peek_record_id` gave for every record of the batch it was started for, when known, so
     # that `Store.ingest` need not peek again (None once batches are joined).
     peeked: tuple[RecordId | None, ...] | None = None
 
     @property
     def positions(self) -> set[int]:
-        return {position for positions, _ in self.chunks for position in positions}
+        return {position for positions, _, _ in self.chunks for position in positions}
 
     def shifted(self, offset: int) -> Ahead:
         """The same jobs, for the batch placed at `offset` in a larger one."""
         return Ahead(
-            tuple((tuple(p + offset for p in positions), job) for positions, job in self.chunks), self.peeked
+            tuple((tuple(p + offset for p in positions), sent, job) for positions, sent, job in self.chunks),
+            self.peeked,
         )
 
     @staticmethod
@@ -98,15 +103,15 @@ class Ahead:
 
     async def results(self) -> AsyncIterator[list[tuple[int, Verified]]]:
         """(position, stored form or rejection) for every record, one job at a time, in job order."""
-        for positions, job in self.chunks:
+        for positions, sent, job in self.chunks:
             rows = await job
             yield [
-                (position, row if isinstance(row, str) else RecordRow._make(row))
-                for position, row in zip(positions, rows, strict=True)
+                (position, row if isinstance(row, str) else with_wire(row, raw))
+                for position, raw, row in zip(positions, sent, rows, strict=True)
             ]
 
     def cancel(self) -> None:
-        for _, job in self.chunks:
+        for _, _, job in self.chunks:
             job.cancel()
 
 
@@ -161,8 +166,9 @@ class Verifier:
         chunks = []
         for low, high in _spans(len(positions)):
             part = tuple(positions[low:high])
-            job = loop.run_in_executor(self._pool, worker.worker_rows, [raws[p] for p in part], self.network)
-            chunks.append((part, job))
+            sent = [raws[p] for p in part]
+            job = loop.run_in_executor(self._pool, worker.worker_rows, sent, self.network)
+            chunks.append((part, sent, job))
         return Ahead(tuple(chunks), peeked)
 
     def verify_one(self, raw: bytes) -> Record | str:

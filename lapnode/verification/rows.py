@@ -8,7 +8,9 @@ tuple pickles and unpickles in C where a slotted dataclass runs Python for every
 not the row: a named tuple unpickles through its Python `__new__`, and a frozenset rebuilds and rehashes
 every member, so a plain tuple with `terms` as a tuple loads in 2 µs where the row took 11 (measured with
 pickle on this machine, session 4). The daemon re-wraps it with `RecordRow._make`, which runs no checks:
-the values are exactly what `RecordRow.of` would build from the same record.
+the values are exactly what `RecordRow.of` would build from the same record. A worker leaves the
+record's bytes out of its reply and the daemon puts back the bytes it sent (`with_wire`): they are the
+largest field, and they crossed the pipe twice.
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ class RecordRow(NamedTuple):
         return cls._make(row_values(record))
 
 
-def row_values(record: Record) -> tuple[object, ...]:
+def row_values(record: Record, *, keep_wire: bool = True) -> tuple[object, ...]:
     """The values of `record`'s RecordRow, in field order, as a plain tuple: what a worker sends (Rule 2),
-    built without the named tuple's keyword `__new__` and a copy into a tuple after it."""
+    built without the named tuple's keyword `__new__` and a copy into a tuple after it. Without
+    `keep_wire` the record's bytes are left out, as None (a worker's reply; `with_wire` puts them back)."""
     header = record.header
     return (
         record.id,
@@ -60,8 +63,16 @@ def row_values(record: Record) -> tuple[object, ...]:
         header.scope.expires,
         record.body.search_text().casefold(),
         tuple(sorted(set(record.body.index_terms()))),
-        record.wire,
+        record.wire if keep_wire else None,
         None,  # purged: a record just verified is whole
         # A class attribute lookup for the kinds without the field (opaque, sealed): no cost to speak of.
         getattr(record.body, "supersedes", None),
     )
+
+
+_WIRE = RecordRow._fields.index("wire")
+
+
+def with_wire(values: tuple[object, ...], wire: bytes) -> RecordRow:
+    """The row of a worker's reply (`row_values(..., keep_wire=False)`) with the bytes sent to it."""
+    return RecordRow._make((*values[:_WIRE], wire, *values[_WIRE + 1 :]))

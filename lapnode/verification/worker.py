@@ -100,9 +100,11 @@ def worker_ready() -> None:
 
 def worker_rows(raws: list[bytes], network: str) -> list[tuple[object, ...] | str]:
     """One chunk, verified in a worker with that worker's key cache, each row as a plain tuple for the
-    pipe (rows.py Rule 2; `lapnode.store.verifier` re-wraps it)."""
+    pipe (rows.py Rule 2; `lapnode.store.verifier` re-wraps it). The row's `wire` is left out (None): the
+    daemon holds the very bytes it sent and puts them back (`rows.with_wire`), so a record's bytes cross the
+    pipe once, not twice."""
     results: list[tuple[object, ...] | str] = []
     for raw in raws:
         verified = verify(raw, network, _WORKER_KEYS)
-        results.append(verified if isinstance(verified, str) else row_values(verified))
+        results.append(verified if isinstance(verified, str) else row_values(verified, keep_wire=False))
     return results

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from lapnode.store import Store
 from lapnode.store.verifier import AHEAD_THRESHOLD, Ahead
-from lapnode.verification.rows import RecordRow
+from lapnode.verification.rows import RecordRow, with_wire
 from lapnode.verification.worker import worker_rows
 from protocol.envelope import verify_record
 from tests.factories import NETWORK, chain, contact_document, identity, make_record
@@ -74,11 +74,12 @@ def test_a_worker_row_is_the_row_the_daemon_would_make_in_process() -> None:
     contact = make_record(identity("rows"), 1, None, kind="contact", document=contact_document())
     records = [*chain(identity("rows-lead"), 2), contact]
     damaged = records[0].wire[:-1] + bytes([records[0].wire[-1] ^ 1])
+    # The record's bytes do not travel back: the daemon puts back the very bytes it sent (`with_wire`).
     sent = worker_rows([*(r.wire for r in records), damaged], NETWORK)
     assert len(sent[0]) == len(RecordRow._fields)
     for values, record in zip(sent, records, strict=False):
-        assert isinstance(values, tuple)
-        row = RecordRow._make(values)
+        assert isinstance(values, tuple) and record.wire not in values
+        row = with_wire(values, record.wire)
         assert row == RecordRow.of(verify_record(record.wire, network=NETWORK)) and row.purged is None
-        assert row.id == record.id and row.wire == record.wire
+        assert row.id == record.id and row.wire is record.wire
     assert isinstance(sent[-1], str) and "signature" in sent[-1]
