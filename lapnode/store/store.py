@@ -85,6 +85,10 @@ class AmbiguousRecordId(LapnodeError):
 
 POLL_INTERVAL = 0.25
 CURSOR_DEFERRAL_S = 10.0
+# Verified records are written in groups of about this many, not one worker chunk at a time: each write
+# is a fixed handful of statements (authors, statements, neighbours, log head, records, terms), and with
+# a subscriber's chunks of 125 to 256 records those statements were several microseconds a record.
+WRITE_GROUP = 2048
 
 _HOLDINGS = """
     SELECT a.key, MIN(s.seq), MAX(s.seq)
@@ -370,9 +374,9 @@ class Store:
         async with self._write() as conn:
             origin = await self._origin(conn, source, hop_counts)
             todo = await self._skip_held(conn, peeked, hops, origin, outcome, screen)
+            verified: list[RecordRow] = []
+            aside: list[SetAside] = []
             async for chunk in self._verify_todo(raws, todo, ahead):
-                verified = []
-                aside: list[SetAside] = []
                 for position, result in chunk:
                     if isinstance(result, str):
                         rejected.append(Rejection(position, result))
@@ -398,11 +402,10 @@ class Store:
                     if hops is not None:
                         hop_counts.setdefault(result.id, hop)
                     verified.append(result)
-                written = await write_records(
-                    conn, verified, now_ms=_now_ms(), network=self.network, origin=origin, none_held=True
-                )
-                outcome.merge(written)
-                set_aside += await quarantine.hold(conn, aside, source_id=origin.source_id, now_ms=_now_ms())
+                if len(verified) + len(aside) >= WRITE_GROUP:
+                    set_aside += await self._write_group(conn, verified, aside, origin, outcome)
+                    verified, aside = [], []
+            set_aside += await self._write_group(conn, verified, aside, origin, outcome)
             if source is not None:
                 await advance_cursor(conn, source, cursor, received=len(outcome.stored), now_ms=_now_ms())
         self._held.note((rid, hop_counts.get(rid, 0)) for rid in outcome.stored)
@@ -418,6 +421,24 @@ class Store:
         rejected += [Rejection(index[rid], reason, invalid=False) for rid, reason in outcome.refused.items()]
         rejected.sort(key=lambda r: r.index)
         return IngestReport(outcome.stored, outcome.duplicates, rejected, sorted(outcome.frozen), set_aside)
+
+    async def _write_group(
+        self,
+        conn: AsyncConnection,
+        verified: list[RecordRow],
+        aside: list[SetAside],
+        origin: Origin,
+        outcome: WriteOutcome,
+    ) -> list[RecordId]:
+        """Write one group of verified records (and hold the quarantined ones); return the held ids."""
+        if verified:
+            written = await write_records(
+                conn, verified, now_ms=_now_ms(), network=self.network, origin=origin, none_held=True
+            )
+            outcome.merge(written)
+        if not aside:
+            return []
+        return await quarantine.hold(conn, aside, source_id=origin.source_id, now_ms=_now_ms())
 
     def _defer_cursor(self, source: bytes | None, cursor: int | None) -> bool:
         """Keep the cursor of a batch that stores nothing in memory rather than write it now.
