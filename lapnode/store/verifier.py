@@ -152,19 +152,23 @@ class Verifier:
         `peek_record_id` gave for each of `raws`."""
         if len(positions) < AHEAD_THRESHOLD or self._workers <= 1:
             return None
-        return self._submit(raws, positions, tuple(peeked))
+        # No ramp: a subscriber starts one of these per batch as it arrives, so the workers already have
+        # the next batches queued, and a batch in one job halves the hand-offs of one in two.
+        return self._submit(raws, positions, tuple(peeked), ramp=False)
 
     def _submit(
         self,
         raws: Sequence[bytes],
         positions: Sequence[int],
         peeked: tuple[RecordId | None, ...] | None = None,
+        *,
+        ramp: bool = True,
     ) -> Ahead:
         self.warm_up()
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         chunks = []
-        for low, high in _spans(len(positions)):
+        for low, high in _spans(len(positions), ramp=ramp):
             part = tuple(positions[low:high])
             sent = [raws[p] for p in part]
             job = loop.run_in_executor(self._pool, worker.worker_rows, sent, self.network)
@@ -191,12 +195,12 @@ class Verifier:
             ahead.cancel()
 
 
-def _spans(count: int) -> list[tuple[int, int]]:
-    """Chunk bounds for `count` records: the first chunks are smaller, so that the writer can start on
-    the first while the workers are still on the next (a 10,000-record batch otherwise waited for a
-    whole 500-record chunk per worker before its first write)."""
+def _spans(count: int, *, ramp: bool = True) -> list[tuple[int, int]]:
+    """Chunk bounds for `count` records. With `ramp` the first chunks are smaller, so that the writer can
+    start on the first while the workers are still on the next (a 10,000-record batch otherwise waited
+    for a whole 500-record chunk per worker before its first write)."""
     spans: list[tuple[int, int]] = []
-    low, size = 0, CHUNK // 4
+    low, size = 0, CHUNK // 4 if ramp else CHUNK
     while low < count:
         spans.append((low, min(low + size, count)))
         low += size
