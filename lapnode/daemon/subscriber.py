@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -104,8 +105,15 @@ class Subscription:
         # Until a session says otherwise (a credential), the sender is what the operator pinned.
         self._sender = recipient_for(peer.key, peer, None)
 
-    def _screen(self, arrival: Arrival, hops: int) -> InboundDecision:
-        return screen_arrival(arrival, hops, sender=self._sender, us=self._node.us, policy=self._node.policy)
+    def _screen_for(self, us: Recipient) -> Callable[[Arrival, int], InboundDecision]:
+        """The inbound screen of one commit: `us` (this node's attributes, fixed while it runs) is built
+        once per commit rather than once per record."""
+        sender, policy = self._sender, self._node.policy
+
+        def screen(arrival: Arrival, hops: int) -> InboundDecision:
+            return screen_arrival(arrival, hops, sender=sender, us=us, policy=policy)
+
+        return screen
 
     def session_bytes(self) -> tuple[int, int]:
         """Bytes in and out of the current session, or of the last one once it ended."""
@@ -222,7 +230,7 @@ class Subscription:
             source=self.peer.key,
             hops=[item.hops for item in items],
             cursor=upto,
-            screen=self._screen,
+            screen=self._screen_for(self._node.us),
             ahead=Ahead.joined(started) if started else None,
         )
         self.state.position = upto
