@@ -26,6 +26,7 @@ from keys.identity import Identity, NodeId, PublicKey, node_id_from_public_key
 from protocol import codec
 from protocol.codec import Value
 from protocol.errors import InvalidRecord, ProtocolError, SchemaError
+from protocol.frozen import quick_init
 from protocol.kinds import Body, parse_body, sealed
 from protocol.scope import MAX_TIME_MS, SEALED_FLAG, Scope, scope_from_canonical
 
@@ -49,6 +50,7 @@ _HEADER_KEYS: Final = frozenset(
 _WIRE_KEYS: Final = frozenset({"f", "h", "s"})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Header:
     """The signed part of a record, validated."""
@@ -64,6 +66,7 @@ class Header:
     commitments: Mapping[str, bytes]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class UnverifiedRecord:
     """Decoded and well-formed, but its signature is not checked yet. Read nothing from it but routing."""
@@ -78,6 +81,7 @@ class UnverifiedRecord:
         return bytes([len(net)]) + net + self.header_bytes
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SignedRecord:
     """The signature is valid for the author; commitments and body are not checked yet."""
@@ -85,6 +89,7 @@ class SignedRecord:
     unverified: UnverifiedRecord
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Record:
     """A fully verified record. Only `complete` (and so `verify_record`) makes one."""
