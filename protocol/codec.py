@@ -12,6 +12,7 @@ Rule 3: every limit is explicit: total size, nesting depth, container length.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
@@ -23,7 +24,7 @@ MAX_CONTAINER_LEN: Final = 4096
 INT_MIN: Final = -(2**63)
 INT_MAX: Final = 2**64 - 1
 
-# A decoded canonical value. Kept as Any for the callers; `_check_value` is what guarantees the shape.
+# A decoded canonical value. Kept as Any for the callers; `check_nested` is what guarantees the shape.
 Value = Any
 
 
@@ -41,6 +42,16 @@ def _pack(value: Value) -> bytes:
         packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
     packed: bytes = packer.pack(value)
     return packed
+
+
+def thread_packer() -> Callable[[Value], bytes]:
+    """`encode_decoded` for a loop in one thread: this thread's packer, looked up once, not per value."""
+    try:
+        packer = _PACKERS.packer
+    except AttributeError:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    pack: Callable[[Value], bytes] = packer.pack
+    return pack
 
 
 def _refuse_ext(code: int, data: bytes) -> object:
@@ -90,25 +101,28 @@ def encode(value: Value) -> bytes:
     return packed
 
 
-_SCALARS: Final = frozenset({str, bytes, int, bool, type(None)})
+# The types of a decoded scalar: a value of any other type is a container, or outside the profile.
+SCALAR_TYPES: Final = frozenset({str, bytes, int, bool, type(None)})
 
 
-def _check_value(value: Value, depth: int = 0) -> None:
+def check_nested(value: Value, depth: int = 0) -> None:
     """Refuse types outside the profile, nesting past MAX_DEPTH and maps whose keys are not text in
-    strictly increasing order, in one walk over a decoded value.
+    strictly increasing order (§2 rules 1, 4 and 5), in one walk over a decoded value whose outermost
+    container sits `depth` containers deep.
 
     Hot path (every record, every frame): dispatch on exact types, since msgpack builds exact
     dict/list/str/bytes/int/bool/None/float objects, and never recurse into a scalar. Maps are decoded
     into plain dicts (a Python hook per map cost more than the rest of the walk), so a duplicate key
-    has already collapsed here; `decode` catches it when the re-encoding comes out shorter.
+    has already collapsed here; `check_encoding` catches it when the re-encoding comes out shorter.
     """
     kind = type(value)
     if kind is dict:
-        _check_keys(value)
+        if value:
+            check_keys(value)
         items = value.values()
     elif kind is list:
         items = value
-    elif kind in _SCALARS:
+    elif kind in SCALAR_TYPES:
         return
     elif kind is float:
         raise Malformed("floats are not allowed")
@@ -117,20 +131,18 @@ def _check_value(value: Value, depth: int = 0) -> None:
     if depth >= MAX_DEPTH:
         raise Malformed(f"nesting deeper than {MAX_DEPTH} containers")
     for item in items:
-        if type(item) not in _SCALARS:
-            _check_value(item, depth + 1)
+        if type(item) not in SCALAR_TYPES:
+            check_nested(item, depth + 1)
 
 
-def _check_keys(value: dict[Any, Any]) -> None:
-    """Keys are text, in canonical order (§2 rule 4).
+def check_keys(value: dict[Any, Any]) -> None:
+    """The keys of a decoded, non-empty map are text, in canonical order (§2 rule 4).
 
     Python orders str by code point, and UTF-8 preserves code point order, so comparing the decoded
     keys is comparing their UTF-8 bytes. Sorting compares every key with a neighbour, and comparing text
     with anything else raises TypeError, so one text key plus a successful sort means all are text.
     """
-    keys = list(value)
-    if not keys:
-        return
+    keys = [*value]
     if type(keys[0]) is not str:
         raise Malformed("map keys must be strings")
     try:
@@ -149,20 +161,23 @@ def encode_decoded(value: Value) -> bytes:
     return _pack(value)
 
 
-def decode(raw: bytes, *, max_size: int) -> Value:
-    """Decode canonical bytes into a value, or raise Malformed / NonCanonical.
+def unpack(raw: bytes, *, max_size: int) -> Value:
+    """The first step of `decode`: the size limit and msgpack's own rules, none of the profile's.
 
-    The caller states the size limit because it differs per context (a record, a frame).
+    Only for a parser that checks the profile part by part as it reads a structure it knows (the record
+    envelope and header, `protocol.envelope`): before it trusts the value, every part it does not check
+    for an exact type itself must pass `check_nested`, and then the whole `check_encoding`, in that order
+    (the encoder's recursion limit is far above MAX_DEPTH). Everything else calls `decode`.
     """
     if len(raw) > max_size:
         raise Malformed(f"{len(raw)} bytes is over the limit of {max_size}")
     try:
-        value = msgpack.unpackb(
+        return msgpack.unpackb(
             raw,
             raw=False,
             use_list=True,
             # Keys other than str or bytes fail here (ValueError → Malformed); bytes keys are refused by
-            # `_check_keys`. Strict mode also interns the keys, which makes the later lookups cheaper: the
+            # `check_keys`. Strict mode also interns the keys, which makes the later lookups cheaper: the
             # decode is about 1.5 µs faster per record than with strict_map_key=False (measured).
             strict_map_key=True,
             ext_hook=_refuse_ext,
@@ -176,8 +191,24 @@ def decode(raw: bytes, *, max_size: int) -> Value:
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         # UnicodeDecodeError is a ValueError: a str that is not UTF-8 lands here too.
         raise Malformed(f"not valid msgpack: {type(exc).__name__}") from exc
-    _check_value(value)
-    # Maps are known to be in canonical order now, so packing them as they are is the canonical encoding.
-    if encode_decoded(value) != raw:
+
+
+def check_encoding(value: Value, raw: bytes) -> None:
+    """`raw` is the canonical encoding of `value`, which it decoded to and which passed `check_nested`.
+
+    Maps are known to be in canonical order then, so packing them as they are is the canonical encoding;
+    this catches integers and lengths in a longer form than needed, and duplicate keys.
+    """
+    if _pack(value) != raw:
         raise NonCanonical("bytes are not the canonical encoding of their value")
+
+
+def decode(raw: bytes, *, max_size: int) -> Value:
+    """Decode canonical bytes into a value, or raise Malformed / NonCanonical.
+
+    The caller states the size limit because it differs per context (a record, a frame).
+    """
+    value = unpack(raw, max_size=max_size)
+    check_nested(value)
+    check_encoding(value, raw)
     return value

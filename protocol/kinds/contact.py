@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from protocol.codec import Value
+from protocol.frozen import quick_init
 from protocol.indicators import normalise
 from protocol.kinds import documents, fields
 
@@ -40,6 +41,7 @@ _LANGUAGE_RE: Final = re.compile(
 _TIMEZONE_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactBody:
     """A point of contact. None means redacted (or, for optional scalars, not given); () means none."""

@@ -22,6 +22,7 @@ from typing import ClassVar, Final
 from protocol import indicators
 from protocol.codec import Value
 from protocol.errors import SchemaError
+from protocol.frozen import quick_init
 from protocol.indicators import normalise, show, url_host
 from protocol.kinds import documents, fields
 from protocol.kinds.codes import COUNTRY_CODES
@@ -71,24 +72,28 @@ MAX_DIGEST_LEN: Final = len("blake2b:") + 128
 _DIGEST_RE: Final = re.compile(r"sha256:[0-9a-f]{64}|blake2b:(?:[0-9a-f]{2}){16,64}")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Subject:
     type: str
     value: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Detriment:
     amount: int  # minor units of `currency`
     currency: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     digest: str
     description: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeadBody:
     """A case lead. None means redacted (or, for optional scalars, not given); () means none."""

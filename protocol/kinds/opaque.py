@@ -17,6 +17,7 @@ from typing import Final
 
 from protocol.codec import Value
 from protocol.errors import SchemaError
+from protocol.frozen import quick_init
 from protocol.indicators import show
 
 MAX_KIND_LEN: Final = 32
@@ -24,6 +25,7 @@ MAX_SCHEMA_VERSION: Final = 2**32 - 1
 _KIND_RE: Final = re.compile(rf"[a-z][a-z0-9-]{{0,{MAX_KIND_LEN - 1}}}")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OpaqueBody:
     """A body kept as received. `fields` is read-only, compared but not hashed (a dict cannot be)."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from protocol.codec import Value
+from protocol.frozen import quick_init
 from protocol.kinds import documents, fields
 from protocol.kinds.fields import FieldError, wrong_type
 
@@ -30,6 +31,7 @@ MAX_NOTE_LEN: Final = fields.MAX_TEXT_LEN
 MAX_LEAD_RECORD_BYTES: Final = 64 * 1024
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReferralBody:
     """A referral. None means redacted (or, for optional scalars, not given)."""

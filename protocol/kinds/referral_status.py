@@ -19,6 +19,7 @@ from typing import ClassVar, Final
 
 from protocol.codec import Value
 from protocol.errors import SchemaError
+from protocol.frozen import quick_init
 from protocol.kinds import documents, fields
 from protocol.kinds.lead import Detriment
 
@@ -48,6 +49,7 @@ _ONLY_WITH: Final[Mapping[str, str]] = {
 _NEEDS: Final[Mapping[str, str]] = {DECLINED: "reason", CLOSED: "outcome"}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReferralStatusBody:
     """One status of a referral. None means redacted (or, for optional scalars, not given)."""

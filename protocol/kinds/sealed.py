@@ -20,6 +20,7 @@ from typing import Final
 
 from protocol.codec import Value
 from protocol.errors import SchemaError
+from protocol.frozen import quick_init
 from protocol.kinds.opaque import check_names
 
 SEALED_FIELD: Final = "sealed"
@@ -33,6 +34,7 @@ WRAPPED_KEY_BYTES: Final = CONTENT_KEY_BYTES + TAG_BYTES
 _KEYS: Final = frozenset({"v", "epk", "nonce", "kc", "keys", "ct"})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SealedPayload:
     """The parsed `sealed` field: well-formed, not yet opened (SPEC §3.7.2)."""
@@ -54,6 +56,7 @@ class SealedPayload:
         }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SealedBody:
     """A sealed record's body. `payload` is None when a relay withheld the `sealed` field."""

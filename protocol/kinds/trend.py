@@ -19,6 +19,7 @@ from typing import ClassVar, Final
 
 from protocol.codec import Value
 from protocol.errors import SchemaError
+from protocol.frozen import quick_init
 from protocol.kinds import documents, fields
 
 KIND: Final = "trend"
@@ -34,12 +35,14 @@ _IDENT_RE: Final = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
 _UNIT_RE: Final = re.compile(r"[A-Za-z0-9%/._+-]+")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class BreakdownEntry:
     key: str
     value: int | str  # an integer or a canonical decimal string
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrendBody:
     """A trend indicator. None means redacted (or, for optional scalars, not given); () means none."""

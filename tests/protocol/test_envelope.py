@@ -7,10 +7,12 @@ each one fails at the rule it names and not earlier by accident. The `match` fra
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import bech32
+import msgpack
 import pytest
 
 from keys.identity import Identity, PublicKey, node_id_from_public_key, public_key_from_node_id
@@ -533,6 +535,78 @@ def test_a_disclosure_cannot_move_to_another_name() -> None:
     disclosures = disclosed(summary=[TITLE_SALT, TITLE])
     with pytest.raises(InvalidRecord, match="'summary' does not match"):
         verify_record(forge(header_of(LEAD), disclosures), network=NETWORK)
+
+
+# --- §2 inside a record: the envelope and header are checked part by part, not walked whole ------------
+
+# Past MAX_DEPTH, and past the msgpack encoder's recursion limit (511): the re-encoding that compares bytes
+# must never see it. Written by hand, as no encoder writes it.
+TOO_DEEP = b"\x91" * 600 + b"\x01"
+SCOPE_BYTES = codec.encode(HEADER["scope"])
+assert LEAD.header_bytes.count(SCOPE_BYTES) == 1
+
+
+def loose(value: Any) -> bytes:
+    """msgpack as it comes: floats kept, keys in the order given."""
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def loose_envelope(disclosures: Any, **parts: Any) -> bytes:
+    return loose({"f": disclosures, "h": LEAD.header_bytes, "s": LEAD.signature, **parts})
+
+
+def reversed_keys(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {key: mapping[key] for key in reversed(mapping)}
+
+
+PROFILE_HEADERS: list[tuple[str, bytes]] = [
+    ("version as a float", loose(changed(v=1.0))),
+    ("seq as a float", loose(changed(seq=1.0))),
+    ("float in the scope", loose(changed(scope={"relay_hops": 0.0, "tlp": "red"}))),
+    ("scope nested too deep", LEAD.header_bytes.replace(SCOPE_BYTES, TOO_DEEP)),
+    ("commitments out of order", loose(changed(commit=reversed_keys(HEADER["commit"])))),
+    ("commitment under a bytes key", loose(changed(commit={b"title": HEADER["commit"]["title"]}))),
+    ("header keys out of order", loose(reversed_keys(HEADER))),
+    ("float under an unknown key", loose(changed(extra=0.5))),
+]
+
+
+@pytest.mark.parametrize(("label", "header"), PROFILE_HEADERS, ids=[row[0] for row in PROFILE_HEADERS])
+def test_a_header_outside_the_profile_is_refused_as_the_codec_refuses_it(label: str, header: bytes) -> None:
+    assert_refused_as_the_codec_refuses(header, forge(header))
+
+
+PROFILE_ENVELOPES: list[tuple[str, bytes]] = [
+    ("float disclosed", loose_envelope(disclosed(title=[TITLE_SALT, 1.5]))),
+    ("float deep in a disclosure", loose_envelope(disclosed(subjects=[TITLE_SALT, [{"type": 0.5}]]))),
+    (
+        "disclosure nested too deep",
+        loose_envelope(disclosed(title=[TITLE_SALT, b"\xde\xad"])).replace(b"\xc4\x02\xde\xad", TOO_DEEP),
+    ),
+    ("float where a pair should be", loose_envelope(disclosed(title=[1.5]))),
+    ("disclosures out of order", loose_envelope(reversed_keys(disclosed()))),
+    (
+        "subject keys out of order",
+        loose_envelope(disclosed(subjects=[TITLE_SALT, [{"value": "a", "type": "name"}]])),
+    ),
+    ("float beside an unknown envelope key", loose_envelope(disclosed(), x=1.5)),
+    ("header as a map holding a float", loose_envelope(disclosed(), h={"v": 1.5})),
+    ("envelope keys out of order", loose({"h": LEAD.header_bytes, "f": disclosed(), "s": LEAD.signature})),
+]
+
+
+@pytest.mark.parametrize(("label", "wire"), PROFILE_ENVELOPES, ids=[row[0] for row in PROFILE_ENVELOPES])
+def test_an_envelope_outside_the_profile_is_refused_as_the_codec_refuses_it(label: str, wire: bytes) -> None:
+    assert_refused_as_the_codec_refuses(wire, wire)
+
+
+def assert_refused_as_the_codec_refuses(part: bytes, wire: bytes) -> None:
+    """`decode_unverified(wire)` raises what `codec.decode(part)` raises, to the letter."""
+    with pytest.raises(ProtocolError) as codec_error:
+        codec.decode(part, max_size=MAX_RECORD_SIZE)
+    assert isinstance(codec_error.value, Malformed | NonCanonical)
+    with pytest.raises(type(codec_error.value), match=f"^{re.escape(str(codec_error.value))}$"):
+        decode_unverified(wire, network=NETWORK)
 
 
 # --- §5 body schema (step 5), signed by the author -------------------------------------------------------
