@@ -2,8 +2,8 @@
 
 What is measured, and how:
 - `records_per_s`: records ÷ seconds from the moment `lapnode subscribe` is run on B until B's /status
-  `log_head` reaches N (polled every 0.2 s). It includes the CLI run and the daemon noticing the new
-  subscription (up to 1 s); `stream_records_per_s` counts from the TCP connect instead.
+  `log_head` reaches N (polled every 0.2 s). It includes the CLI run (the CLI then tells the running
+  daemon, which connects at once); `stream_records_per_s` counts from the TCP connect instead.
 - `wire_bytes_per_record`: TCP payload bytes both ways on B's connection to A during the sync, ÷ N.
   B dials A through a byte-counting TCP relay in this process, so the count is what crosses the wire:
   HTTP upgrade, WebSocket framing, Noise handshake, AEAD tags, gossip messages and acks.
