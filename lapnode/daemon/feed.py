@@ -107,8 +107,8 @@ class Feed:
         self._stats = stats
         self._gossip = gossip
         self._window = _Window()
-        # Decisions of the current round, with the log position each was made for (Rule 4).
-        self._decided: list[tuple[int, AuditEvent]] = []
+        # Decisions of the current round, appended before its batches are sent (Rule 4).
+        self._decided: list[AuditEvent] = []
 
     async def serve(self) -> None:
         request = await self._channel.receive(timeout=SUBSCRIBE_TIMEOUT)
@@ -158,9 +158,9 @@ class Feed:
                     told, idle_sent = position, True
                 self._stats.head = await self._store.wait_for_growth(position, timeout=IDLE_WAIT)
                 continue
-            items, _ = self._select(entries, kinds, request.vector)
+            items = self._select(entries, kinds, request.vector)
             position = entries[-1].position
-            await self._record_decisions(upto=position)
+            await self._record_decisions()
             for upto, batch, size in _batches(items, upto=position):
                 await self._channel.send(Batch(upto, batch))
                 BATCHES_SENT.inc()
@@ -172,7 +172,7 @@ class Feed:
 
     def _select(
         self, entries: list[LogEntry], kinds: frozenset[str], vector: Mapping[bytes, Ranges]
-    ) -> tuple[list[FeedItem], int]:
+    ) -> list[FeedItem]:
         now_ms = time.time_ns() // 1_000_000
         selection = select_for(
             entries,
@@ -187,18 +187,18 @@ class Feed:
         )
         for entry, decision in selection.decisions:
             self._note(entry, decision, now_ms)
-        return selection.items, selection.size
+        return selection.items
 
     def _note(self, entry: LogEntry, decision: Decision, now_ms: int) -> None:
         recipient = self._recipient.key
-        event = AuditEvent(entry.rid, recipient, decision.action, decision.reasons, now_ms, "gossip")
-        self._decided.append((entry.position, event))
+        self._decided.append(
+            AuditEvent(entry.rid, recipient, decision.action, decision.reasons, now_ms, "gossip")
+        )
 
-    async def _record_decisions(self, *, upto: int) -> None:
-        """Append this round's decisions up to `upto`; those past it (cut from an oversized batch) are
-        made again on the next round, and recorded then."""
+    async def _record_decisions(self) -> None:
+        """Append this round's decisions, before any of its batches is sent (Rule 4)."""
         decided, self._decided = self._decided, []
-        await self._store.audit.append([event for position, event in decided if position <= upto])
+        await self._store.audit.append(decided)
 
     async def _wait_for_window(self) -> None:
         while self._window.size > WINDOW_BYTES:
@@ -208,11 +208,10 @@ class Feed:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """What one round of a feed sends (`items`, `size` record bytes) and every disclosure decision it
-    made on the way (Rule 4: each is audited)."""
+    """What one round of a feed sends (`items`) and every disclosure decision it made on the way (Rule 4:
+    each is audited)."""
 
     items: list[FeedItem]
-    size: int
     decisions: list[tuple[LogEntry, Decision]]
 
 
@@ -238,7 +237,6 @@ def select_for(
     """
     items: list[FeedItem] = []
     decisions: list[tuple[LogEntry, Decision]] = []
-    size = 0
     for entry in entries:
         if entry.source == recipient.key or entry.author in revoked or entry.purged is not None:
             continue
@@ -254,8 +252,7 @@ def select_for(
         if wire is not None:
             hops_out = 0 if entry.author == our_key else entry.hops + 1
             items.append(FeedItem(entry.position, hops_out, wire))
-            size += len(wire)
-    return Selection(items, size, decisions)
+    return Selection(items, decisions)
 
 
 def _batches(items: list[FeedItem], *, upto: int) -> list[tuple[int, tuple[FeedItem, ...], int]]:
